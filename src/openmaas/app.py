@@ -1,0 +1,203 @@
+"""`create_app(settings)`: the whole server, built explicitly from its settings.
+
+Nothing lives in module globals: the store, engines, services and metrics are created in the app's
+lifespan and reached by routes through typed dependencies (`openmaas.api.deps`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException
+
+from openmaas import __version__
+from openmaas.access.auth import Authenticator
+from openmaas.access.clock import Clock, QuotaDay, system_clock
+from openmaas.access.metering import Metering
+from openmaas.api import admin, health
+from openmaas.api.anthropic import messages
+from openmaas.api.anthropic.format import render_anthropic_error
+from openmaas.api.console import account
+from openmaas.api.console.static import ConsoleAssets, console_router
+from openmaas.api.errors import as_openmaas_error, render_openai_error, request_id_of
+from openmaas.api.images import files, generations, tasks
+from openmaas.api.middleware import RequestContextMiddleware
+from openmaas.api.openai import chat, embeddings, models, usage
+from openmaas.catalog import Catalog, load_catalog
+from openmaas.domain.errors import OpenMaaSError
+from openmaas.domain.models import ModelSpec
+from openmaas.engines.manager import EngineManager
+from openmaas.engines.registry import EngineRegistry, default_registry
+from openmaas.fetch import FetchPolicy, ImageFetcher
+from openmaas.metrics import Metrics
+from openmaas.services.accounts import AccountService
+from openmaas.services.chat import ChatService
+from openmaas.services.embeddings import EmbeddingService
+from openmaas.services.images import ImageService
+from openmaas.services.vision import ChatImages
+from openmaas.settings import Settings
+from openmaas.store import open_store, task_store
+from openmaas.store.base import QuotaCounter, RecordStore
+from openmaas.weights import WeightsResolver
+
+if TYPE_CHECKING:
+    from openmaas.workers.discovery import WorkerDiscovery
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: Catalog
+    store: RecordStore
+    counter: QuotaCounter
+    authenticator: Authenticator
+    quota_day: QuotaDay
+    metering: Metering
+    engines: EngineManager
+    chat: ChatService
+    embeddings: EmbeddingService
+    images: ImageService
+    metrics: Metrics
+    started_at: int
+    accounts: AccountService
+
+
+def render_error_for_path(path: str, error: OpenMaaSError, request_id: str) -> Response:
+    """Errors raised outside any route (unknown path, body too large) in the path's dialect."""
+    if path.startswith("/v1/messages"):
+        return render_anthropic_error(error, request_id)
+    return render_openai_error(error, request_id)
+
+
+def weights_resolver(settings: Settings) -> Callable[[ModelSpec], Path]:
+    return WeightsResolver(settings.data_dir).resolve
+
+
+def chat_images(settings: Settings) -> ChatImages:
+    return ChatImages(
+        ImageFetcher(FetchPolicy.from_settings(settings)), max_images=settings.vision_max_images
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    catalog: Catalog | None = None,
+    registry: EngineRegistry | None = None,
+) -> FastAPI:
+    """Build the server. `clock`, `catalog` and `registry` are for tests and embedding."""
+    the_catalog = catalog if catalog is not None else load_catalog(settings.models_file)
+    if settings.shared_image_queue:
+        the_catalog = _without_local_image_models(the_catalog)
+    the_registry = registry if registry is not None else default_registry()
+    engines = EngineManager(the_catalog, the_registry, settings.data_dir, weights_resolver(settings))
+    metrics = Metrics(engines.stats)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store, counter = await open_store(settings)
+        quota_day = QuotaDay(settings.zone, clock)
+        metering = Metering(counter, store, settings, quota_day)
+        images = ImageService.build(settings, task_store(store), engines, metering, metrics)
+        services = Services(
+            settings=settings,
+            catalog=the_catalog,
+            store=store,
+            counter=counter,
+            authenticator=Authenticator(store),
+            quota_day=quota_day,
+            metering=metering,
+            engines=engines,
+            chat=ChatService(engines, metering, metrics, chat_images(settings)),
+            embeddings=EmbeddingService(engines, metering, metrics),
+            images=images,
+            metrics=metrics,
+            started_at=int(time.time()),
+            accounts=AccountService(settings, store, counter, quota_day, engines, metering),
+        )
+        app.state.services = services
+        engines.start()
+        await images.start()
+        discovery = await _discover_workers(settings, engines)
+        try:
+            yield
+        finally:
+            await images.close()
+            await services.chat.close()
+            await engines.close()
+            if discovery is not None:
+                await discovery.close()
+            await metering.drain()
+            await store.close()
+
+    app = FastAPI(
+        title="OpenMaaS",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        **_without_fastapi_telemetry(),
+    )
+    routers = (health.router, models.router, chat.router, embeddings.router, usage.router, messages.router)
+    for router in (*routers, generations.router, tasks.router, files.router, account.router, admin.router):
+        app.include_router(router)
+    app.include_router(console_router(ConsoleAssets.load()))
+    _install_fallback_errors(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        render_error=render_error_for_path,
+    )
+    return app
+
+
+def _without_local_image_models(catalog: Catalog) -> Catalog:
+    """With the shared image queue, image models run on image workers only (found in the worker
+    directory), never in an API process."""
+    local = [m for m in catalog.models if m.task == "image" and m.enabled]
+    if local:
+        log.warning(
+            "image models run on image workers with the shared queue; not loading them here",
+            extra={"models": [m.id for m in local]},
+        )
+    return Catalog(m for m in catalog.models if m.task != "image")
+
+
+async def _discover_workers(settings: Settings, engines: EngineManager) -> WorkerDiscovery | None:
+    """With Redis and a worker secret (chat models) or the shared image queue (image models), serve the
+    models that engine workers registered."""
+    if settings.redis_url is None or (settings.worker_secret is None and not settings.shared_image_queue):
+        return None
+    from openmaas.workers.discovery import WorkerDiscovery  # the `scale` extra
+
+    discovery = WorkerDiscovery(settings, engines)
+    await discovery.start()
+    return discovery
+
+
+def _without_fastapi_telemetry() -> dict[str, Any]:
+    """OpenMaaS exports its own Prometheus metrics. FastAPI's built-in OpenTelemetry hooks (0.16x) look
+    up the global providers on every request even when none is set: ~5% of a request's CPU."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
+def _install_fallback_errors(app: FastAPI) -> None:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        return render_error_for_path(request.url.path, as_openmaas_error(exc), request_id_of(request))
+
+    handler: Callable[..., object] = http_error
+    app.add_exception_handler(HTTPException, handler)  # type: ignore[arg-type]

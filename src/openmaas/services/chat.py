@@ -1,0 +1,283 @@
+"""The chat service: from an authenticated, parsed request to a metered stream of events.
+
+`ChatService.start` resolves the model (404), checks the token may use it (403) and that it takes the
+request's images (400, see `vision.py`), gets its engine (503 while loading), fetches the images (400
+with the reason), reserves one call of quota (429), and returns a `ChatCall`. Iterating the call yields
+`(choice_index, event)` pairs from the engine; when the iteration ends the call settles itself:
+
+- the answer completed, or the client went away mid-stream → counted, tokens written to the ledger;
+- the engine failed, or found the input invalid → the call is given back (not counted).
+
+Both dialects (OpenAI, Anthropic) run through here and only differ in how they format the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from openmaas.access.metering import Metering, Ticket
+from openmaas.domain.accounts import Caller
+from openmaas.domain.chat import (
+    ChatEvent,
+    ChatRequest,
+    Finish,
+    FinishReason,
+    Reasoning,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from openmaas.domain.models import ModelSpec, Task
+from openmaas.engines.base import ChatEngine
+from openmaas.engines.manager import EngineManager
+from openmaas.grammars import grammar_for
+from openmaas.metrics import Metrics
+from openmaas.parsers import parsed, pipeline_for
+from openmaas.services.gate import ModelGate, counts_as_answered
+from openmaas.services.vision import ChatImages
+
+CHAT_TASKS: tuple[Task, ...] = ("chat", "vision")
+Choice = tuple[int, ChatEvent]
+
+
+@dataclass
+class ChoiceResult:
+    """One choice of a finished answer, accumulated from its events."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    tool_calls: dict[int, list[str]] = field(default_factory=dict)  # index -> [id, name, arguments...]
+    finish: Finish = field(default_factory=lambda: Finish("stop"))
+
+    def add(self, event: ChatEvent) -> None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self.reasoning.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            parts = self.tool_calls.setdefault(event.index, [event.id or "", event.name or ""])
+            parts.append(event.arguments)
+        elif isinstance(event, Finish):
+            self.finish = event
+
+    @property
+    def content(self) -> str:
+        return "".join(self.text)
+
+    @property
+    def reasoning_content(self) -> str | None:
+        return "".join(self.reasoning) if self.reasoning else None
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return [
+            ToolCall(id=parts[0], name=parts[1], arguments="".join(parts[2:]))
+            for _, parts in sorted(self.tool_calls.items())
+        ]
+
+    @property
+    def finish_reason(self) -> FinishReason:
+        return self.finish.reason
+
+
+@dataclass
+class ChatResult:
+    choices: list[ChoiceResult]
+    usage: Usage
+
+
+class ChatCall:
+    """A running, metered chat call. Iterate it once (streaming) or `collect()` it."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        request: ChatRequest,
+        engine: ChatEngine,
+        ticket: Ticket,
+        metrics: Metrics,
+        started: float,
+    ) -> None:
+        self.spec = spec
+        self.request = request
+        self.engine = engine
+        self.ticket = ticket
+        self.metrics = metrics
+        self.started = started
+        self.created = int(time.time())
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self._usage_seen = 0
+        self._deltas = 0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.ticket.headers
+
+    async def __aiter__(self) -> AsyncIterator[Choice]:
+        finished = False
+        first = True
+        try:
+            async for index, event in self._choices():
+                if first and not isinstance(event, Usage):
+                    first = False
+                    self.metrics.ttft.labels(self.request.model).observe(time.perf_counter() - self.started)
+                if isinstance(event, Usage):
+                    self._usage_seen += 1
+                    self.prompt_tokens = max(self.prompt_tokens, event.prompt_tokens)
+                    self.completion_tokens += event.completion_tokens
+                    continue
+                if not isinstance(event, Finish):
+                    self._deltas += 1
+                yield index, event
+            finished = True
+        except BaseException as exc:
+            if counts_as_answered(exc):
+                await self._settle_partial()
+            else:
+                await self.ticket.refund()
+            raise
+        finally:
+            if finished:
+                self._settle()
+
+    def _stream(self) -> AsyncIterator[ChatEvent]:
+        stream = self.engine.stream(self.request)
+        pipeline = pipeline_for(self.spec, self.request)
+        return stream if pipeline is None else parsed(stream, pipeline)
+
+    def _choices(self) -> AsyncIterator[Choice]:
+        streams = [self._stream() for _ in range(self.request.n)]
+        if len(streams) == 1:
+            return _tagged(0, streams[0])
+        return _merged(streams)
+
+    async def _settle_partial(self) -> None:
+        if self._usage_seen < self.request.n:
+            # The client left before the engine's final usage: count what was streamed.
+            if self.prompt_tokens == 0:
+                self.prompt_tokens = await self.count_prompt_tokens()
+            self.completion_tokens += self._deltas
+        self._settle()
+
+    async def count_prompt_tokens(self) -> int:
+        """The request's prompt tokens; images are processed to count theirs (off the event loop)."""
+        if self.request.has_images:
+            return await asyncio.to_thread(self.engine.count_tokens, self.request)
+        return self.engine.count_tokens(self.request)
+
+    def _settle(self) -> None:
+        usage = Usage(self.prompt_tokens, self.completion_tokens)
+        self.metrics.observe_tokens(self.request.model, usage.prompt_tokens, usage.completion_tokens)
+        self.ticket.settle(usage)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, self.completion_tokens)
+
+    async def collect(self) -> ChatResult:
+        choices = [ChoiceResult() for _ in range(self.request.n)]
+        async for index, event in self:
+            choices[index].add(event)
+        return ChatResult(choices, self.usage)
+
+
+async def _tagged(index: int, stream: AsyncIterator[ChatEvent]) -> AsyncIterator[Choice]:
+    try:
+        async for event in stream:
+            yield index, event
+    finally:
+        await _close(stream)
+
+
+async def _merged(streams: list[AsyncIterator[ChatEvent]]) -> AsyncIterator[Choice]:
+    """Interleave several choices' streams as their events arrive."""
+    queue: asyncio.Queue[tuple[int, ChatEvent | BaseException | None]] = asyncio.Queue()
+
+    async def pump(index: int, stream: AsyncIterator[ChatEvent]) -> None:
+        try:
+            async for event in stream:
+                await queue.put((index, event))
+            await queue.put((index, None))
+        except Exception as exc:
+            await queue.put((index, exc))
+        finally:
+            await _close(stream)
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        running = len(tasks)
+        while running:
+            index, item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _close(stream: AsyncIterator[ChatEvent]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def prepare_request(spec: ModelSpec, engine: ChatEngine, request: ChatRequest) -> ChatRequest:
+    """The request as the engine should run it: the model's sampling defaults filled in, and the
+    grammar of a structured answer or forced tool call (400 if it cannot be compiled)."""
+    defaults = spec.sampling_defaults
+    if defaults is not None:
+        sampling = request.sampling.with_defaults(defaults.temperature, defaults.top_p, defaults.top_k)
+        request = replace(request, sampling=sampling)
+    if engine.applies_grammars:
+        grammar = grammar_for(spec, request)
+        if grammar is not None:
+            # The constrained answer starts right away, so a thinking model is asked not to think.
+            reasoning = Reasoning(enabled=False) if spec.reasoning_parser == "think" else request.reasoning
+            request = replace(request, grammar=grammar, reasoning=reasoning)
+    return request
+
+
+class ChatService:
+    def __init__(
+        self, engines: EngineManager, metering: Metering, metrics: Metrics, images: ChatImages
+    ) -> None:
+        self.engines = engines
+        self.metrics = metrics
+        self.images = images
+        self.gate = ModelGate(engines, metering, metrics)
+
+    async def close(self) -> None:
+        await self.images.aclose()
+
+    def chat_spec(self, caller: Caller, model_id: str) -> ModelSpec:
+        return self.gate.spec(caller, model_id, tasks=CHAT_TASKS, serves="a chat model")
+
+    async def start(self, caller: Caller, request: ChatRequest) -> ChatCall:
+        started = time.perf_counter()
+        spec = self.chat_spec(caller, request.model)
+        self.images.check(spec, request)
+        engine = await self.engines.chat_engine(spec.id)
+        request = prepare_request(spec, engine, request)
+        request = await self.images.fetch(request)
+        ticket = await self.gate.reserve(caller, spec)
+        return ChatCall(spec, request, engine, ticket, self.metrics, started)
+
+    async def count_tokens(self, caller: Caller, request: ChatRequest) -> int:
+        spec = self.chat_spec(caller, request.model)
+        self.images.check(spec, request)
+        engine = await self.engines.chat_engine(spec.id)
+        if not request.has_images:
+            return engine.count_tokens(request)
+        request = await self.images.fetch(request)
+        return await asyncio.to_thread(engine.count_tokens, request)

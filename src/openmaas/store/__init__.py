@@ -1,0 +1,71 @@
+"""Persistence behind small interfaces (see `base.py`); `open_store` picks the implementation.
+
+- Embedded default: records and quota counters in SQLite in the data dir.
+- `database_url` alone: records and counters in that database (PostgreSQL serialises the counters).
+- `redis_url` as well: quota counters and the auth epoch in Redis (one round trip per call, token
+  lookups cached by every API process). This is the scaled-out mode: PostgreSQL + Redis.
+
+Task files (`output_store`) are in the data dir, or in S3-compatible object storage with `s3_bucket`.
+"""
+
+from __future__ import annotations
+
+from openmaas.access.signed_urls import UrlSigner, load_or_create_secret
+from openmaas.settings import Settings
+from openmaas.store.base import QuotaCounter, RecordStore, TaskStore
+from openmaas.store.outputs import LocalOutputStore, OutputStore
+from openmaas.store.sql import SqlStore
+
+
+def database_url(settings: Settings) -> str:
+    """The SQLAlchemy URL for the configured database (SQLite in the data dir by default)."""
+    url = settings.database_url
+    if url is None:
+        return f"sqlite:///{settings.data_dir / 'openmaas.db'}"
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url.removeprefix(plain)
+    return url
+
+
+async def open_store(settings: Settings) -> tuple[RecordStore, QuotaCounter]:
+    """Connect to the configured store, migrate its schema, and return (records, quota counters)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.redis_url is None:
+        store = SqlStore(database_url(settings))
+        await store.open()
+        return store, store
+    try:
+        from openmaas.store.redis import AuthEpoch, RedisQuotaCounter, connect
+    except ImportError as exc:
+        raise RuntimeError(f"redis_url needs the scale extra: pip install 'openmaas[scale]' ({exc})") from exc
+
+    redis = connect(settings.redis_url)
+    store = SqlStore(database_url(settings), epoch=AuthEpoch(redis, settings.redis_prefix))
+    try:
+        await store.open()
+    except BaseException:
+        await store.close()
+        raise
+    return store, RedisQuotaCounter(redis, settings.redis_prefix)
+
+
+def task_store(records: RecordStore) -> TaskStore:
+    """The task store that shares the records' database."""
+    if not isinstance(records, TaskStore):
+        raise TypeError(f"{type(records).__name__} keeps no tasks")
+    return records
+
+
+def output_store(settings: Settings) -> OutputStore:
+    """Where task files go: the bucket when `s3_bucket` is set, else the data dir."""
+    if settings.s3_bucket is not None:
+        try:
+            from openmaas.store.s3_outputs import S3OutputStore
+        except ImportError as exc:
+            raise RuntimeError(
+                f"s3_bucket needs the scale extra: pip install 'openmaas[scale]' ({exc})"
+            ) from exc
+        return S3OutputStore(settings)
+    signer = UrlSigner(load_or_create_secret(settings.data_dir))
+    return LocalOutputStore(settings.data_dir, signer, settings.image_url_ttl_seconds)

@@ -1,0 +1,209 @@
+"""The store interfaces: records (users, tokens, usage ledger), quota counters and tasks.
+
+Nothing outside `openmaas.store` touches SQL or Redis. The embedded default implements both
+interfaces on SQLite; the scaled-out mode implements the records on PostgreSQL and the counters on Redis.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
+from openmaas.domain.tasks import TaskError, TaskRecord, TaskStatus
+
+
+class Unset:
+    """The type of `UNSET`, which marks an update argument that was not given (None is a value)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = Unset()
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaState:
+    """The counters of one user and model for one day, after a reservation attempt."""
+
+    accepted: bool
+    #: Which limit refused the call: "daily" (all models) or "model"; None when accepted.
+    denied_by: str | None
+    total_used: int
+    total_limit: int
+    model_used: int
+    model_limit: int | None
+
+
+class RecordStore(abc.ABC):
+    """Users, tokens and the usage ledger (calls and tokens per user, model and day)."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    # -- users --
+    @abc.abstractmethod
+    async def add_user(
+        self, name: str, *, is_admin: bool, daily_limit: int | None, model_daily_limit: int | None
+    ) -> User:
+        """Raises `InvalidRequest` (param "name") when the name is taken."""
+
+    @abc.abstractmethod
+    async def get_user(self, name: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def list_users(self) -> list[User]: ...
+
+    @abc.abstractmethod
+    async def update_user(
+        self,
+        name: str,
+        *,
+        daily_limit: int | Unset | None = UNSET,
+        model_daily_limit: int | Unset | None = UNSET,
+        is_admin: bool | Unset = UNSET,
+    ) -> User:
+        """Change the given fields; raises `NotFound` for an unknown user."""
+
+    # -- tokens --
+    @abc.abstractmethod
+    async def add_token(
+        self, user_id: int, *, token_hash: str, prefix: str, label: str, models: tuple[str, ...] | None
+    ) -> TokenInfo: ...
+
+    @abc.abstractmethod
+    async def caller_for(self, token_hash: str) -> Caller | None:
+        """The user and active token with this hash, or None (unknown or revoked)."""
+
+    @abc.abstractmethod
+    async def list_tokens(self, user_name: str | None = None) -> list[TokenInfo]: ...
+
+    @abc.abstractmethod
+    async def revoke_tokens(
+        self, *, token_hash: str | None = None, prefix: str | None = None
+    ) -> list[TokenInfo]:
+        """Revoke the active token with this hash, or the active tokens whose prefix starts with `prefix`."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_id: int) -> TokenInfo | None:
+        """Revoke the token with this id; the token (revoked now or before), or None if there is none."""
+
+    @property
+    def has_access_epoch(self) -> bool:
+        """Whether `access_epoch` can tell changes apart (then token lookups may be cached)."""
+        return False
+
+    async def access_epoch(self) -> int | None:
+        """A number that changes whenever any process revokes a token or changes a user, so callers
+        may cache token lookups while it stays the same; None (the default) means: do not cache."""
+        return None
+
+    # -- usage ledger --
+    @abc.abstractmethod
+    async def record_usage(
+        self, user_id: int, day: date, model: str, *, calls: int, prompt_tokens: int, completion_tokens: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def usage(
+        self, first_day: date, last_day: date, user_name: str | None = None
+    ) -> list[UsageRow]: ...
+
+
+class QuotaCounter(abc.ABC):
+    """Exact daily call counters: with N calls left and M > N concurrent reservations, N succeed."""
+
+    @abc.abstractmethod
+    async def reserve(
+        self,
+        user_id: int,
+        day: date,
+        model: str,
+        *,
+        total_limit: int,
+        model_limit: int | None,
+        ttl_seconds: int,
+    ) -> QuotaState:
+        """Count one call if both limits allow it; otherwise count nothing. `ttl_seconds` is how long
+        the counters must live (until the day's reset) for stores that expire them."""
+
+    @abc.abstractmethod
+    async def release(self, user_id: int, day: date, model: str) -> None:
+        """Give back one call counted by `reserve` (the call failed on our side)."""
+
+    @abc.abstractmethod
+    async def used(self, user_id: int, day: date) -> tuple[int, dict[str, int]]:
+        """Calls counted today: the total and per model."""
+
+
+class TaskStore(abc.ABC):
+    """Durable asynchronous tasks. Every status change is a compare-and-set on the current status, so
+    that of two racing changes (a worker finishing, its owner cancelling) exactly one wins."""
+
+    @abc.abstractmethod
+    async def add_task(self, task: TaskRecord) -> None: ...
+
+    @abc.abstractmethod
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+
+    @abc.abstractmethod
+    async def claim_task(self, task_id: str) -> TaskRecord | None:
+        """PENDING → RUNNING with one more attempt; None if the task is not PENDING (any more)."""
+
+    @abc.abstractmethod
+    async def take_over_task(self, task_id: str, *, attempts: int) -> TaskRecord | None:
+        """A RUNNING task whose run is presumed dead (its worker's lease lapsed) starts its next attempt:
+        attempts + 1 if they still are `attempts` (the dead run's number); None if not (another worker
+        took it over first, or the task moved on)."""
+
+    @abc.abstractmethod
+    async def report_progress(self, task_id: str, progress: float, *, attempt: int | None = None) -> bool:
+        """Record a RUNNING task's progress (0-1); False if it is no longer RUNNING (cancelled), or, with
+        `attempt`, no longer in that attempt (taken over)."""
+
+    @abc.abstractmethod
+    async def end_task(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        *,
+        expect: Sequence[TaskStatus],
+        outputs: Sequence[str] = (),
+        error: TaskError | None = None,
+        attempt: int | None = None,
+    ) -> TaskRecord | None:
+        """Set a final status if the task is in one of `expect` (and, with `attempt`, still in that
+        attempt); the updated task, or None if not."""
+
+    @abc.abstractmethod
+    async def requeue_task(self, task_id: str, *, count_attempt: bool, attempt: int | None = None) -> bool:
+        """RUNNING → PENDING (its process stopped). Without `count_attempt` the attempt is given back."""
+
+    @abc.abstractmethod
+    async def pending_count(self) -> int:
+        """How many tasks are PENDING (the length of the shared queue, for its bound)."""
+
+    @abc.abstractmethod
+    async def finished_count(self, since: datetime) -> int:
+        """How many tasks ended since `since` (the workers' recent pace, for Retry-After estimates)."""
+
+    @abc.abstractmethod
+    async def list_tasks(
+        self, user_id: int, *, limit: int, before: TaskRecord | None = None
+    ) -> list[TaskRecord]:
+        """A user's tasks, newest first: at most `limit`, only those older than `before` when given."""
+
+    @abc.abstractmethod
+    async def unfinished_tasks(self) -> list[TaskRecord]:
+        """PENDING and RUNNING tasks, oldest first (to recover them at start-up)."""
+
+    @abc.abstractmethod
+    async def delete_tasks_finished_before(self, cutoff: datetime) -> list[TaskRecord]:
+        """Delete the finished tasks last changed before `cutoff`; returns them (to delete their files)."""

