@@ -7,8 +7,9 @@ LoRAs listed in the registry load at start as named adapters and are mixed per j
 
 Generation runs on the engine's own threads (`max_concurrency`), so the event loop stays free. Each thread
 has its own pipeline objects over the shared modules, because a pipeline call keeps per-call state
-(scheduler timesteps, guidance) on the pipeline object. Image i of a job uses a CPU generator seeded with
-`seed + i`: the same job gives the same bytes.
+(scheduler timesteps, guidance) on the pipeline object. Image i of a job is made by its own pipeline call with
+a CPU generator seeded with `seed + i`, so it is the same bytes whatever `n` the job asked for (a batched
+call would change the arithmetic, and with it the pixels, with the batch size).
 """
 
 from __future__ import annotations
@@ -170,13 +171,15 @@ class DiffusersImageEngine(ImageEngine):
         pipeline = views.text if job.init_image is None else views.edit
         if pipeline is None:
             raise EngineFailure(f"The model {self.spec.id} cannot edit images.")
-        arguments = self._arguments(pipeline, job, progress)
+        pictures: list[bytes] = []
         with (
-            self._gate.using(job.loras, while_waiting=lambda: progress(0, job.steps)),
+            self._gate.using(job.loras, while_waiting=lambda: progress(0, job.steps * job.n)),
             torch.inference_mode(),
         ):
-            images = pipeline(**arguments).images
-        return [_png(image) for image in images]
+            for index in range(job.n):
+                (image,) = pipeline(**self._arguments(pipeline, job, index, progress)).images
+                pictures.append(_png(image))
+        return pictures
 
     def _views(self) -> _Views:
         views: _Views | None = getattr(self._local, "views", None)
@@ -193,7 +196,10 @@ class DiffusersImageEngine(ImageEngine):
                 views = self._local.views = _Views(text, edit)
         return views
 
-    def _arguments(self, pipeline: Any, job: ImageJob, progress: ProgressCallback) -> dict[str, Any]:
+    def _arguments(
+        self, pipeline: Any, job: ImageJob, index: int, progress: ProgressCallback
+    ) -> dict[str, Any]:
+        """The pipeline call that makes image `index` of `job`; progress counts the steps of the whole job."""
         accepted = _call_parameters(pipeline)
         guidance = self.options.guidance_parameter
         if guidance not in accepted:
@@ -202,7 +208,8 @@ class DiffusersImageEngine(ImageEngine):
             )
 
         def on_step_end(pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            progress(step + 1, getattr(pipe, "num_timesteps", None) or job.steps)
+            per_image = getattr(pipe, "num_timesteps", None) or job.steps
+            progress(index * per_image + step + 1, job.n * per_image)
             return tensors
 
         arguments: dict[str, Any] = {
@@ -210,8 +217,8 @@ class DiffusersImageEngine(ImageEngine):
             "height": job.height,
             "width": job.width,
             "num_inference_steps": job.steps,
-            "num_images_per_prompt": job.n,
-            "generator": [torch.Generator("cpu").manual_seed(job.seed + i) for i in range(job.n)],
+            "num_images_per_prompt": 1,
+            "generator": torch.Generator("cpu").manual_seed(job.seed + index),
             guidance: job.guidance,
             "callback_on_step_end": on_step_end,
         }
