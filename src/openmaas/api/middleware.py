@@ -21,6 +21,7 @@ from openmaas.logs import request_id_var
 from openmaas.metrics import Metrics
 
 access_log = logging.getLogger("openmaas.access")
+_PROBES = frozenset({"/healthz", "/readyz"})
 
 ErrorForPath = Callable[[str, OpenMaaSError, str], Response]
 
@@ -109,7 +110,11 @@ class RequestContextMiddleware:
         state = scope.get("state", {})
         model = state.get("model", "")
         self.metrics.observe_request(route_path, model, status, seconds)
-        access_log.info(
+        # Probes come every few seconds from load balancers and Kubernetes (and /readyz answers 503 while
+        # the models load): they are logged at DEBUG only.
+        level = logging.DEBUG if route_path in _PROBES else logging.INFO
+        access_log.log(
+            level,
             "request",
             extra={
                 "method": scope["method"],
