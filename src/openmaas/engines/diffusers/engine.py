@@ -21,6 +21,7 @@ import logging
 import math
 import threading
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,17 @@ def pipeline_class(name: str) -> Any:
 
 def _call_parameters(pipeline: Any) -> frozenset[str]:
     return frozenset(inspect.signature(pipeline.__call__).parameters)
+
+
+def _step_reporter(job: ImageJob, index: int, progress: ProgressCallback) -> Callable[..., dict[str, Any]]:
+    """The step callback of image `index`: progress counts the denoising steps of the whole job."""
+
+    def on_step_end(pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+        per_image = getattr(pipe, "num_timesteps", None) or job.steps
+        progress(index * per_image + step + 1, job.n * per_image)
+        return tensors
+
+    return on_step_end
 
 
 def _fresh_scheduler(scheduler: Any) -> Any:
@@ -171,13 +183,18 @@ class DiffusersImageEngine(ImageEngine):
         pipeline = views.text if job.init_image is None else views.edit
         if pipeline is None:
             raise EngineFailure(f"The model {self.spec.id} cannot edit images.")
+        arguments = self._arguments(pipeline, job)
         pictures: list[bytes] = []
         with (
             self._gate.using(job.loras, while_waiting=lambda: progress(0, job.steps * job.n)),
             torch.inference_mode(),
         ):
             for index in range(job.n):
-                (image,) = pipeline(**self._arguments(pipeline, job, index, progress)).images
+                (image,) = pipeline(
+                    **arguments,
+                    generator=torch.Generator("cpu").manual_seed(job.seed + index),
+                    callback_on_step_end=_step_reporter(job, index, progress),
+                ).images
                 pictures.append(_png(image))
         return pictures
 
@@ -196,31 +213,21 @@ class DiffusersImageEngine(ImageEngine):
                 views = self._local.views = _Views(text, edit)
         return views
 
-    def _arguments(
-        self, pipeline: Any, job: ImageJob, index: int, progress: ProgressCallback
-    ) -> dict[str, Any]:
-        """The pipeline call that makes image `index` of `job`; progress counts the steps of the whole job."""
+    def _arguments(self, pipeline: Any, job: ImageJob) -> dict[str, Any]:
+        """The pipeline arguments every image of `job` shares (all but its generator and progress)."""
         accepted = _call_parameters(pipeline)
         guidance = self.options.guidance_parameter
         if guidance not in accepted:
             raise EngineFailure(
                 f"{type(pipeline).__name__} has no argument {guidance!r} (guidance_parameter)."
             )
-
-        def on_step_end(pipe: Any, step: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            per_image = getattr(pipe, "num_timesteps", None) or job.steps
-            progress(index * per_image + step + 1, job.n * per_image)
-            return tensors
-
         arguments: dict[str, Any] = {
             "prompt": job.prompt,
             "height": job.height,
             "width": job.width,
             "num_inference_steps": job.steps,
             "num_images_per_prompt": 1,
-            "generator": torch.Generator("cpu").manual_seed(job.seed + index),
             guidance: job.guidance,
-            "callback_on_step_end": on_step_end,
         }
         if job.negative_prompt and "negative_prompt" in accepted:
             arguments["negative_prompt"] = job.negative_prompt
