@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from openmaas.engines.transformers.detokenize import IncrementalDetokenizer
-from openmaas.engines.transformers.tokens import fast_decoder
+from openmaas.engines.detokenize import IncrementalDetokenizer, fast_decoder
 from tests.tiny_models import build_tiny_tokenizer
 
 TEXTS = [

@@ -26,7 +26,7 @@ from collections.abc import Collection
 import torch
 
 from openmaas.domain.errors import EngineFailure, Overloaded
-from openmaas.engines.transformers.detokenize import Decode
+from openmaas.engines.detokenize import Decode
 from openmaas.engines.transformers.job import Job, Outcome, deliver
 from openmaas.engines.transformers.runner import ModelRunner
 from openmaas.engines.transformers.sampling import BatchSampler

@@ -90,10 +90,10 @@ class TransformersChatEngine(ChatEngine):
             self._batcher.start()
 
     def _build_batcher(self, loaded: LoadedModel) -> Batcher:
+        from openmaas.engines.detokenize import fast_decoder
         from openmaas.engines.transformers.batcher import Batcher
         from openmaas.engines.transformers.runner import ModelRunner
         from openmaas.engines.transformers.sampling import BatchSampler
-        from openmaas.engines.transformers.tokens import fast_decoder
 
         rows = self.options.max_batch_size
         runner = ModelRunner(

@@ -1,9 +1,9 @@
 """One request's life in the generation thread, and how its events reach the asyncio side.
 
 A `Job` is created on the event loop with everything decided up front (prompt ids, sampling settings,
-the token budget). The generation thread owns its per-token state (random generator, detokenizer, stop
-matcher) and turns each chosen token into events with `advance`; the events are handed to the loop in
-one batch per step (`deliver` runs on the loop and fills each job's `outbox`).
+the token budget). The generation thread owns its per-token state (random generator, the answer's text:
+`openmaas.engines.answer`) and turns each chosen token into events with `advance`; the events are
+handed to the loop in one batch per step (`deliver` runs on the loop and fills each job's `outbox`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from openmaas.domain.chat import ChatEvent, Finish, FinishReason, TextDelta, Usage
-from openmaas.engines.stops import StopMatcher
-from openmaas.engines.transformers.detokenize import Decode, IncrementalDetokenizer
+from openmaas.domain.chat import ChatEvent
+from openmaas.engines.answer import AnswerText
+from openmaas.engines.detokenize import Decode
 from openmaas.engines.transformers.sampling import RowSampling
 
 if TYPE_CHECKING:
@@ -45,15 +45,18 @@ class Job:
     generated: list[int] = field(default_factory=list)
     finished: bool = False
     _rng: random.Random | None = None
-    _detokenizer: IncrementalDetokenizer | None = None
-    _stops: StopMatcher | None = None
-    _kept: list[str] = field(default_factory=list)
+    _answer: AnswerText | None = None
 
     def begin(self, decode: Decode) -> None:
         """Set up the per-token state; called by the generation thread when the job gets a row."""
         self._rng = random.Random(self.seed if self.seed is not None else secrets.randbits(64))
-        self._detokenizer = IncrementalDetokenizer(decode)
-        self._stops = StopMatcher(self.stops)
+        self._answer = AnswerText(
+            decode,
+            prompt_tokens=len(self.prompt_ids),
+            max_new_tokens=self.max_new_tokens,
+            stops=self.stops,
+            whole=self.whole,
+        )
 
     def uniform(self) -> float:
         """This job's next random number (drawn for every token, so a seed replays exactly)."""
@@ -62,35 +65,10 @@ class Job:
 
     def advance(self, token: int, eos_ids: Collection[int]) -> list[ChatEvent]:
         """Take the token chosen for this job; return the events it produces (text, maybe the end)."""
-        assert self._detokenizer is not None and self._stops is not None
+        assert self._answer is not None
         self.generated.append(token)
-        if token in eos_ids:
-            return self._finish("stop", "")
-        piece = self._stops.feed(self._detokenizer.add(token))
-        if piece.stop is not None:
-            return self._end(piece.text, "stop", piece.stop)
-        if len(self.generated) >= self.max_new_tokens:
-            return self._finish("length", piece.text)
-        if self.whole:
-            self._kept.append(piece.text)
-            return []
-        return [TextDelta(piece.text)] if piece.text else []
-
-    def _finish(self, reason: FinishReason, text: str) -> list[ChatEvent]:
-        """End of generation not caused by a stop string: release what the detokenizer and the stop
-        matcher still hold (the tail may still complete a stop string)."""
-        assert self._detokenizer is not None and self._stops is not None
-        tail = self._stops.feed(self._detokenizer.flush())
-        if tail.stop is not None:
-            return self._end(text + tail.text, "stop", tail.stop)
-        return self._end(text + tail.text + self._stops.flush(), reason, None)
-
-    def _end(self, text: str, reason: FinishReason, stop: str | None) -> list[ChatEvent]:
-        self.finished = True
-        text = "".join(self._kept) + text
-        events: list[ChatEvent] = [TextDelta(text)] if text else []
-        events.append(Finish(reason, stop_sequence=stop))
-        events.append(Usage(prompt_tokens=len(self.prompt_ids), completion_tokens=len(self.generated)))
+        events = self._answer.add(token, end_of_sequence=token in eos_ids)
+        self.finished = self._answer.finished
         return events
 
 

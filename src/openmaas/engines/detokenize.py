@@ -11,11 +11,17 @@ slides: prefix_offset = read_offset, read_offset = len(ids).
 The window starts empty (not on the prompt), so the streamed pieces always add up to decoding the answer's
 tokens at once, as `tokenizer.decode(answer_ids)` would: a sentencepiece answer starts without the space
 its first word token carries, like the output of `transformers` does.
+
+`fast_decoder(tokenizer)` is the `Decode` of a Hugging Face tokenizer the detokenizer calls twice per token:
+for a fast (Rust `tokenizers`) tokenizer it calls the Rust decoder directly, skipping the Python layers
+of `PreTrainedTokenizer.decode`. Special tokens are skipped and spaces are never "cleaned up", so
+decoding a longer window always extends a shorter one. Every local engine shares this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 Decode = Callable[[Sequence[int]], str]
 """Token ids to text (special tokens skipped, no clean-up of spaces)."""
@@ -58,3 +64,18 @@ class IncrementalDetokenizer:
             del self._ids[: self._prefix_offset]
             self._read_offset -= self._prefix_offset
             self._prefix_offset = 0
+
+
+def fast_decoder(tokenizer: Any) -> Decode:
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is not None and callable(getattr(backend, "decode", None)):
+
+        def decode_fast(ids: Sequence[int]) -> str:
+            return str(backend.decode(list(ids), skip_special_tokens=True))
+
+        return decode_fast
+
+    def decode_slow(ids: Sequence[int]) -> str:
+        return str(tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False))
+
+    return decode_slow
