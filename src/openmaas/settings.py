@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         default=None, ge=0, description="Calls per user per day on each model, unless set per user."
     )
 
+    default_max_tokens: int = Field(
+        default=2048,
+        ge=1,
+        description="Where a chat answer ends when neither the request nor the model sets max_tokens.",
+    )
+
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     log_level: str = "INFO"
     log_prompts: bool = Field(default=False, description="Log prompt and answer text (off: privacy).")

@@ -10,10 +10,13 @@ one `Finish`, then exactly one `Usage`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+from openmaas.domain.generation import GenerationDefaults
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls"]
+_T = TypeVar("_T", int, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +103,10 @@ class Reasoning:
 
 @dataclass(frozen=True, slots=True)
 class Sampling:
-    """How to pick tokens. `temperature` and `top_p` left at None mean the model's defaults (the
-    registry's `sampling_defaults`, else 1.0); the chat service fills them in before an engine runs,
-    except for remote upstreams, which apply their own."""
+    """How to pick tokens. Settings left at None take the model's generation defaults (see
+    `openmaas.domain.generation`), which the chat service fills in before an engine runs; an engine
+    reads None as the neutral value (temperature and top-p 1, no repetition penalty, no token limit but
+    the context)."""
 
     temperature: float | None = None
     top_p: float | None = None
@@ -112,19 +116,27 @@ class Sampling:
     stop: tuple[str, ...] = ()
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    #: Multiplicative, over the prompt's and the answer's tokens (1 or None: off), as in vLLM.
+    repetition_penalty: float | None = None
 
     @property
     def greedy(self) -> bool:
         return (self.temperature is not None and self.temperature <= 0.0) or self.top_k == 1
 
-    def with_defaults(self, temperature: float | None, top_p: float | None, top_k: int | None) -> Sampling:
+    def with_defaults(self, defaults: GenerationDefaults) -> Sampling:
         """These settings with the model's defaults where the request left them open."""
         return replace(
             self,
-            temperature=self.temperature if self.temperature is not None else temperature,
-            top_p=self.top_p if self.top_p is not None else top_p,
-            top_k=self.top_k or top_k or 0,
+            temperature=_first(self.temperature, defaults.temperature),
+            top_p=_first(self.top_p, defaults.top_p),
+            top_k=self.top_k or defaults.top_k or 0,
+            max_tokens=_first(self.max_tokens, defaults.max_tokens),
+            repetition_penalty=_first(self.repetition_penalty, defaults.repetition_penalty),
         )
+
+
+def _first(value: _T | None, default: _T | None) -> _T | None:
+    return value if value is not None else default
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openmaas.domain.generation import GenerationDefaults
+
 Task = Literal["chat", "vision", "embedding", "image"]
 
 
@@ -21,6 +23,12 @@ class SamplingDefaults(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(
+        default=None,
+        gt=0,
+        le=2,
+        description="Above 1 discourages repeating the prompt's and answer's tokens.",
+    )
 
 
 class ModelSpec(BaseModel):
@@ -39,6 +47,12 @@ class ModelSpec(BaseModel):
     owned_by: str | None = None
     daily_cap: int | None = Field(default=None, ge=0, description="Calls per user per day on this model.")
     context_length: int | None = Field(default=None, gt=0)
+    default_max_tokens: int | None = Field(
+        default=None,
+        gt=0,
+        description="Where an answer ends when the request sets no max_tokens (default: the model's "
+        "generation_config.json, else the server-wide default).",
+    )
     capabilities: tuple[str, ...] = ()
     reasoning_parser: Literal["think", "think-open"] | None = Field(
         default=None,
@@ -53,7 +67,9 @@ class ModelSpec(BaseModel):
     description: str | None = None
     options: dict[str, Any] = Field(default_factory=dict, description="Engine-specific settings.")
     sampling_defaults: SamplingDefaults | None = Field(
-        default=None, description="temperature / top_p / top_k for requests that leave them out."
+        default=None,
+        description="temperature / top_p / top_k / repetition_penalty for requests that leave them out "
+        "(over the model's own generation_config.json).",
     )
 
     @field_validator("id")
@@ -62,6 +78,18 @@ class ModelSpec(BaseModel):
         if not value or value.strip() != value or " " in value:
             raise ValueError("model id must be non-empty without spaces")
         return value
+
+    @property
+    def generation_defaults(self) -> GenerationDefaults:
+        """What the registry entry sets for requests that leave settings open."""
+        sampling = self.sampling_defaults or SamplingDefaults()
+        return GenerationDefaults(
+            max_tokens=self.default_max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            repetition_penalty=sampling.repetition_penalty,
+        )
 
     @property
     def owner(self) -> str:

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from openmaas.domain.chat import ChatEvent, ChatRequest
 from openmaas.domain.embeddings import EmbeddingRequest, EmbeddingResult
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageJob, ProgressCallback
 from openmaas.domain.models import ModelSpec
 
@@ -81,6 +82,12 @@ class ChatEngine(Engine):
     @abc.abstractmethod
     def count_tokens(self, request: ChatRequest) -> int:
         """How many prompt tokens the request renders to with this model's chat template."""
+
+    @property
+    def model_defaults(self) -> GenerationDefaults:
+        """The generation defaults the model's own files recommend (its `generation_config.json`), once
+        started; the chat service puts the registry's over them (see `openmaas.domain.generation`)."""
+        return GenerationDefaults()
 
 
 class EmbeddingEngine(Engine):

@@ -143,6 +143,11 @@ class EngineManager:
             raise ValueError(f"the model {spec.id!r} is already served here")
         self._slots[spec.id] = _Slot(spec, engine=engine)
 
+    def loaded(self, model_id: str) -> Engine | None:
+        """The engine of a model if it has loaded, without loading it."""
+        slot = self._slots.get(model_id)
+        return slot.engine if slot is not None else None
+
     def has(self, model_id: str) -> bool:
         return model_id in self._slots
 

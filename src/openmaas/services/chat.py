@@ -32,6 +32,7 @@ from openmaas.domain.chat import (
     ToolCallDelta,
     Usage,
 )
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec, Task
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.manager import EngineManager
@@ -232,13 +233,12 @@ async def _close(stream: AsyncIterator[ChatEvent]) -> None:
         await aclose()
 
 
-def prepare_request(spec: ModelSpec, engine: ChatEngine, request: ChatRequest) -> ChatRequest:
-    """The request as the engine should run it: the model's sampling defaults filled in, and the
+def prepare_request(
+    spec: ModelSpec, engine: ChatEngine, request: ChatRequest, defaults: GenerationDefaults
+) -> ChatRequest:
+    """The request as the engine should run it: the model's generation defaults filled in, and the
     grammar of a structured answer or forced tool call (400 if it cannot be compiled)."""
-    defaults = spec.sampling_defaults
-    if defaults is not None:
-        sampling = request.sampling.with_defaults(defaults.temperature, defaults.top_p, defaults.top_k)
-        request = replace(request, sampling=sampling)
+    request = replace(request, sampling=request.sampling.with_defaults(defaults))
     if engine.applies_grammars:
         grammar = grammar_for(spec, request)
         if grammar is not None:
@@ -248,13 +248,28 @@ def prepare_request(spec: ModelSpec, engine: ChatEngine, request: ChatRequest) -
     return request
 
 
+def generation_defaults(
+    spec: ModelSpec, engine: ChatEngine | None, server: GenerationDefaults
+) -> GenerationDefaults:
+    """The registry's defaults, over the model's own (once its engine loaded), over the server's."""
+    from_model = engine.model_defaults if engine is not None else GenerationDefaults()
+    return spec.generation_defaults.over(from_model).over(server)
+
+
 class ChatService:
     def __init__(
-        self, engines: EngineManager, metering: Metering, metrics: Metrics, images: ChatImages
+        self,
+        engines: EngineManager,
+        metering: Metering,
+        metrics: Metrics,
+        images: ChatImages,
+        *,
+        default_max_tokens: int,
     ) -> None:
         self.engines = engines
         self.metrics = metrics
         self.images = images
+        self.server_defaults = GenerationDefaults(max_tokens=default_max_tokens)
         self.gate = ModelGate(engines, metering, metrics)
 
     async def close(self) -> None:
@@ -268,10 +283,19 @@ class ChatService:
         spec = self.chat_spec(caller, request.model)
         self.images.check(spec, request)
         engine = await self.engines.chat_engine(spec.id)
-        request = prepare_request(spec, engine, request)
+        request = prepare_request(spec, engine, request, self._defaults(spec, engine))
         request = await self.images.fetch(request)
         ticket = await self.gate.reserve(caller, spec)
         return ChatCall(spec, request, engine, ticket, self.metrics, started)
+
+    def generation_defaults(self, spec: ModelSpec) -> GenerationDefaults:
+        """What a request to this chat model gets for the settings it leaves open (the model's own
+        defaults are known once its engine has loaded)."""
+        engine = self.engines.loaded(spec.id)
+        return self._defaults(spec, engine if isinstance(engine, ChatEngine) else None)
+
+    def _defaults(self, spec: ModelSpec, engine: ChatEngine | None) -> GenerationDefaults:
+        return generation_defaults(spec, engine, self.server_defaults)
 
     async def count_tokens(self, caller: Caller, request: ChatRequest) -> int:
         spec = self.chat_spec(caller, request.model)

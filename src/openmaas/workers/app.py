@@ -41,10 +41,11 @@ from openmaas.app import weights_resolver
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.chat import ChatEvent
 from openmaas.domain.errors import AuthenticationFailed, EngineFailure, InvalidRequest, OpenMaaSError
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.engines.manager import EngineManager
 from openmaas.engines.registry import EngineRegistry, default_registry
 from openmaas.engines.remote.wire import MEDIA_TYPE, WireError, decode_request, encode_error, encode_event
-from openmaas.services.chat import prepare_request
+from openmaas.services.chat import generation_defaults, prepare_request
 from openmaas.settings import Settings
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Worker:
         if settings.worker_secret is None:
             raise ValueError("an engine worker needs worker_secret (OPENMAAS_WORKER_SECRET)")
         self.settings = settings
+        self._server_defaults = GenerationDefaults(max_tokens=settings.default_max_tokens)
         self.engines = engines
         self.worker_id = worker_id
         self.url = worker_url(settings)
@@ -104,7 +106,9 @@ class Worker:
             chat_request = decode_request(await request.body())
             model = chat_request.model
             engine = await self.engines.chat_engine(model)
-            chat_request = prepare_request(self.engines.spec(model), engine, chat_request)
+            spec = self.engines.spec(model)
+            defaults = generation_defaults(spec, engine, self._server_defaults)
+            chat_request = prepare_request(spec, engine, chat_request, defaults)
             events = aiter(engine.stream(chat_request))
             first = await anext(events, None)
         except WireError as exc:

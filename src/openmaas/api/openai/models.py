@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageProfile
 from openmaas.domain.models import ModelSpec
+from openmaas.services.chat import CHAT_TASKS
+
+if TYPE_CHECKING:
+    from openmaas.app import Services
 
 router = APIRouter(route_class=OpenAIRoute)
 
 
-def model_entry(spec: ModelSpec, created: int, profile: ImageProfile | None = None) -> dict[str, Any]:
+def model_entry(
+    spec: ModelSpec,
+    created: int,
+    profile: ImageProfile | None = None,
+    generation: GenerationDefaults | None = None,
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": spec.id,
         "object": "model",
@@ -29,6 +39,9 @@ def model_entry(spec: ModelSpec, created: int, profile: ImageProfile | None = No
         entry["description"] = spec.description
     if profile is not None:
         entry["image"] = image_entry(profile)
+    if generation is not None:
+        # What a request that leaves a setting open gets (an OpenMaaS extension).
+        entry["generation_defaults"] = generation.as_dict()
     return entry
 
 
@@ -48,17 +61,16 @@ def image_entry(profile: ImageProfile) -> dict[str, Any]:
 
 @router.get("/v1/models")
 async def list_models(services: ServicesDep) -> JSONBody:
-    created = services.started_at
-    images = services.images
-    data = [
-        model_entry(s, created, images.profile(s) if s.task == "image" else None)
-        for s in services.engines.specs()
-    ]
+    data = [_entry(spec, services) for spec in services.engines.specs()]
     return JSONBody({"object": "list", "data": data})
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, services: ServicesDep) -> JSONBody:
-    spec = services.engines.spec(model_id)
+    return JSONBody(_entry(services.engines.spec(model_id), services))
+
+
+def _entry(spec: ModelSpec, services: Services) -> dict[str, Any]:
     profile = services.images.profile(spec) if spec.task == "image" else None
-    return JSONBody(model_entry(spec, services.started_at, profile))
+    generation = services.chat.generation_defaults(spec) if spec.task in CHAT_TASKS else None
+    return model_entry(spec, services.started_at, profile, generation)

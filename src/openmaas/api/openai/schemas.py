@@ -125,6 +125,7 @@ class ChatCompletionRequest(Lenient):
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     presence_penalty: float = Field(default=0.0, ge=-2, le=2)
     frequency_penalty: float = Field(default=0.0, ge=-2, le=2)
+    repetition_penalty: float | None = Field(default=None, gt=0, le=2)
     response_format: ResponseFormatIn | None = None
     tools: list[ToolIn] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
@@ -169,6 +170,7 @@ class ChatCompletionRequest(Lenient):
             stop=tuple(s for s in stops if s),
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
+            repetition_penalty=self.repetition_penalty,
         )
 
     def _tool_choice(self) -> ToolChoice:

@@ -89,6 +89,8 @@ def request_body(request: ChatRequest, model: str) -> dict[str, Any]:
         body["presence_penalty"] = sampling.presence_penalty
     if sampling.frequency_penalty:
         body["frequency_penalty"] = sampling.frequency_penalty
+    if sampling.repetition_penalty is not None:
+        body["repetition_penalty"] = sampling.repetition_penalty  # vLLM and SGLang accept it
     if request.tools:
         body["tools"] = [
             {

@@ -180,7 +180,9 @@ class Batcher:
         self.admitted += len(jobs)
         for job in jobs:
             job.begin(self._decode)
-            self._sampler.reset_row(len(self._active))
+            self._sampler.reset_row(
+                len(self._active), job.prompt_ids if job.sampling.repeats_penalized else ()
+            )
             self._active.append(job)
         self._sampler.configure([job.sampling for job in self._active])
         self._choose(first, logits, jobs)

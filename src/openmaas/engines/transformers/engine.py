@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from openmaas.domain.chat import ChatEvent, ChatRequest, Usage
 from openmaas.domain.errors import InvalidRequest, Overloaded
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import ChatEngine, EngineContext, EngineStats
 from openmaas.engines.transformers.options import TransformersOptions
@@ -65,6 +66,10 @@ class TransformersChatEngine(ChatEngine):
     def context_length(self) -> int | None:
         """The context in tokens, once started."""
         return self._loaded.context_length if self._loaded else None
+
+    @property
+    def model_defaults(self) -> GenerationDefaults:
+        return self._loaded.defaults if self._loaded else GenerationDefaults()
 
     async def start(self) -> None:
         async with self._start_lock:
@@ -189,6 +194,7 @@ class TransformersChatEngine(ChatEngine):
                 top_k=sampling.top_k,
                 presence_penalty=sampling.presence_penalty,
                 frequency_penalty=sampling.frequency_penalty,
+                repetition_penalty=sampling.repetition_penalty or 1.0,
                 logits_hook=self._hooks(request),
             ),
             max_new_tokens=min(room, sampling.max_tokens or room),

@@ -21,13 +21,14 @@ import hashlib
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from openmaas.domain.errors import EngineFailure
+from openmaas.domain.generation import GenerationDefaults, read_generation_config
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import EngineContext
 from openmaas.engines.transformers.options import TransformersOptions
@@ -51,6 +52,8 @@ class LoadedModel:
     vocab_size: int
     #: The processor of an image-text-to-text model (`task = "vision"`), else None.
     processor: Any = None
+    #: What the model's generation_config.json recommends.
+    defaults: GenerationDefaults = field(default_factory=GenerationDefaults)
 
 
 def load_model(spec: ModelSpec, context: EngineContext, options: TransformersOptions) -> LoadedModel:
@@ -93,6 +96,7 @@ def load_model(spec: ModelSpec, context: EngineContext, options: TransformersOpt
         if hasattr(model.get_output_embeddings(), "weight")
         else config.vocab_size,
         processor=processor,
+        defaults=read_generation_config(folder),
     )
 
 

@@ -1,6 +1,7 @@
 """Choosing the next token for every row of the batch at once, each row with its own settings.
 
-Per row: presence and frequency penalties (OpenAI's, over the tokens generated so far), an optional
+Per row: presence and frequency penalties (OpenAI's, over the tokens generated so far), the repetition
+penalty (multiplicative, as in Hugging Face and vLLM, over the prompt's and the answer's tokens), an optional
 logits hook (the place for a token mask from constrained decoding), then greedy (temperature 0 or
 top_k 1) or sampling: temperature, top-k, top-p (top-p over the top-k renormalized, as in Hugging Face
 and vLLM), and inverse-CDF sampling driven by one uniform number per row per token. That number comes
@@ -30,6 +31,7 @@ class RowSampling:
     top_k: int = 0
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
     logits_hook: LogitsHook | None = None
 
     @property
@@ -42,7 +44,11 @@ class RowSampling:
 
     @property
     def penalized(self) -> bool:
-        return self.presence_penalty != 0.0 or self.frequency_penalty != 0.0
+        return self.presence_penalty != 0.0 or self.frequency_penalty != 0.0 or self.repeats_penalized
+
+    @property
+    def repeats_penalized(self) -> bool:
+        return self.repetition_penalty != 1.0
 
 
 class BatchSampler:
@@ -52,6 +58,8 @@ class BatchSampler:
         self.vocab_size = vocab_size
         self.device = device
         self.counts = torch.zeros(max_rows, vocab_size, dtype=torch.float32, device=device)
+        #: Which tokens each row's prompt holds (for the repetition penalty).
+        self.in_prompt = torch.zeros(max_rows, vocab_size, dtype=torch.bool, device=device)
         self._rows: list[RowSampling] = []
         self._penalized = False
 
@@ -60,11 +68,16 @@ class BatchSampler:
         self._rows = list(rows)
         self._penalized = any(row.penalized for row in self._rows)
 
-    def reset_row(self, row: int) -> None:
+    def reset_row(self, row: int, prompt_ids: Sequence[int] = ()) -> None:
         self.counts[row].zero_()
+        self.in_prompt[row].zero_()
+        if prompt_ids:
+            ids = torch.tensor(list(prompt_ids), dtype=torch.long, device=self.device)
+            self.in_prompt[row, ids.clamp_(0, self.vocab_size - 1)] = True
 
     def move_row(self, source: int, target: int) -> None:
         self.counts[target] = self.counts[source]
+        self.in_prompt[target] = self.in_prompt[source]
 
     def record(self, first_row: int, tokens: torch.Tensor) -> None:
         """Count the tokens just chosen for rows first_row.. (only needed while some row is penalized)."""
@@ -113,6 +126,11 @@ class BatchSampler:
         frequency = torch.tensor([r.frequency_penalty for r in rows], device=self.device)[:, None]
         presence = torch.tensor([r.presence_penalty for r in rows], device=self.device)[:, None]
         logits -= counts * frequency + (counts > 0).to(logits.dtype) * presence
+        if any(r.repeats_penalized for r in rows):
+            seen = (counts > 0) | self.in_prompt[first_row : first_row + logits.shape[0]]
+            penalty = torch.tensor([r.repetition_penalty for r in rows], device=self.device)[:, None]
+            penalized = torch.where(logits > 0, logits / penalty, logits * penalty)
+            logits.copy_(torch.where(seen, penalized, logits))
 
     def _scaled_probs(self, logits: torch.Tensor, rows: Sequence[RowSampling]) -> torch.Tensor:
         temperature = torch.tensor([r.temperature for r in rows], device=self.device)[:, None]

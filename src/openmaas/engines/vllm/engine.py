@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from openmaas.domain.chat import ChatEvent, ChatRequest
 from openmaas.domain.errors import InvalidRequest, Overloaded
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import ChatEngine, EngineContext, EngineStats
 from openmaas.engines.vllm.events import OutputEvents
@@ -52,6 +53,21 @@ class VLLMChatEngine(ChatEngine):
     def context_length(self) -> int | None:
         """The context in tokens, once started."""
         return self._runtime.context_length if self._runtime else None
+
+    @property
+    def model_defaults(self) -> GenerationDefaults:
+        """What vLLM read from the model's generation_config.json."""
+        if self._runtime is None:
+            return GenerationDefaults()
+        found = self._runtime.model_defaults
+        max_tokens = found.get("max_tokens", found.get("max_new_tokens"))
+        return GenerationDefaults(
+            max_tokens=int(max_tokens) if max_tokens is not None else None,
+            temperature=found.get("temperature"),
+            top_p=found.get("top_p"),
+            top_k=found.get("top_k"),
+            repetition_penalty=found.get("repetition_penalty"),
+        )
 
     async def start(self) -> None:
         async with self._start_lock:

@@ -2,7 +2,8 @@
 
 Temperature, top-p and top-k the request and the registry left open take the model's own defaults (what
 vLLM reads from the model's `generation_config.json`), else vLLM's (1.0, 1.0, all tokens); the model's
-repetition penalty and min-p, which our API does not expose, come along the same way. (Structured output
+repetition penalty (unless the request or the registry sets one) and min-p, which our API does not
+expose, come along the same way. (Structured output
 and forced tool calls are a grammar: see `VLLMChatEngine._grammar`.) This module does not import vLLM:
 it returns plain keyword arguments.
 """
@@ -40,6 +41,8 @@ def sampling_kwargs(
         "frequency_penalty": sampling.frequency_penalty,
     }
     kwargs.update({key: model_defaults[key] for key in _MODEL_ONLY_DEFAULTS if key in model_defaults})
+    if sampling.repetition_penalty is not None:
+        kwargs["repetition_penalty"] = sampling.repetition_penalty
     if thinking_budget is not None:
         kwargs["thinking_token_budget"] = thinking_budget
     return kwargs
