@@ -18,6 +18,7 @@ Failures raise `WeightsUnavailable` (an `EngineFailure`) with a message that say
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.util
 import re
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ HubDownload = Callable[[str, Path], Path]
 
 PACKAGE_PREFIX = "package:"
 _COMPLETE_MARKER = ".openmaas-complete"
+_HASHED_BYTES = 1 << 20
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -144,3 +146,51 @@ def file_lock(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def gguf_or_folder(source: Path) -> Path:
+    """What resolved weights are: a `.gguf` file (a folder holding exactly one `.gguf` and no
+    config.json counts as that file), or a Hugging Face model folder (with config.json)."""
+    if source.is_dir() and not (source / "config.json").exists():
+        ggufs = sorted(source.glob("*.gguf"))
+        if len(ggufs) == 1:
+            source = ggufs[0]
+        elif ggufs:
+            names = ", ".join(g.name for g in ggufs)
+            raise WeightsUnavailable(
+                f"'{source}' holds several GGUF files ({names}); point `weights` at one."
+            )
+    if source.is_file():
+        if source.suffix.lower() != ".gguf":
+            raise WeightsUnavailable(
+                f"'{source}' is a file but not a .gguf file; give a model folder instead."
+            )
+        return source
+    if not (source / "config.json").exists():
+        raise WeightsUnavailable(f"'{source}' is not a model folder (no config.json).")
+    return source
+
+
+def fingerprint(path: Path) -> str:
+    """A short key for the content of a weights file or folder, for naming caches made from it.
+
+    A file: its size and the hash of its first and last MiB (weights files are large and never edited
+    in place). A folder: the same of every file in it, with their names, so the key survives the folder
+    moving but not a file changing.
+    """
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
+        _hash_file(file, digest)
+    return digest.hexdigest()[:16]
+
+
+def _hash_file(path: Path, digest: hashlib._Hash) -> None:
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with open(path, "rb") as handle:
+        digest.update(handle.read(_HASHED_BYTES))
+        if size > _HASHED_BYTES:
+            handle.seek(max(_HASHED_BYTES, size - _HASHED_BYTES))
+            digest.update(handle.read(_HASHED_BYTES))

@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from openmaas.engines.base import EngineFactory
 
 BUILTIN_ENGINES: dict[str, str] = {
+    "openvino": "openmaas.engines.openvino:OpenVINOChatEngine",
     "transformers": "openmaas.engines.transformers:TransformersChatEngine",
     "sentence-transformers": "openmaas.engines.embeddings:SentenceTransformersEngine",
     "diffusers": "openmaas.engines.diffusers:DiffusersImageEngine",

@@ -17,7 +17,6 @@ by a sliding attention window, which this engine attends over in full).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import tempfile
@@ -33,11 +32,10 @@ from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import EngineContext
 from openmaas.engines.transformers.options import TransformersOptions
 from openmaas.engines.transformers.quantize import quantize_linear_layers
-from openmaas.weights import file_lock
+from openmaas.weights import file_lock, fingerprint, gguf_or_folder
 
 logger = logging.getLogger(__name__)
 
-_HASHED_BYTES = 1 << 20
 _DEFAULT_CONTEXT = 4096
 _SUPPORTED_LAYER_TYPES = {"full_attention", "sliding_attention"}
 
@@ -116,25 +114,13 @@ def _load_vision(
 
 def model_folder(source: Path, cache_dir: Path) -> Path:
     """The folder to load: `source` itself, or the converted cache of a GGUF file."""
-    if source.is_dir() and not (source / "config.json").exists():
-        ggufs = sorted(source.glob("*.gguf"))
-        if len(ggufs) == 1:
-            source = ggufs[0]
-        elif ggufs:
-            names = ", ".join(g.name for g in ggufs)
-            raise EngineFailure(f"'{source}' holds several GGUF files ({names}); point `weights` at one.")
-    if source.is_file():
-        if source.suffix.lower() != ".gguf":
-            raise EngineFailure(f"'{source}' is a file but not a .gguf file; give a model folder instead.")
-        return gguf_cache(source, cache_dir)
-    if not (source / "config.json").exists():
-        raise EngineFailure(f"'{source}' is not a model folder (no config.json).")
-    return source
+    source = gguf_or_folder(source)
+    return gguf_cache(source, cache_dir) if source.is_file() else source
 
 
 def gguf_cache(gguf: Path, cache_dir: Path) -> Path:
     """The bfloat16 safetensors conversion of `gguf`, made on first use."""
-    target = cache_dir / f"gguf-{gguf.stem}-{_fingerprint(gguf)}"
+    target = cache_dir / f"gguf-{gguf.stem}-{fingerprint(gguf)}"
     if (target / "config.json").exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -218,14 +204,3 @@ def _context_length(model_id: str, config: Any, tokenizer: Any) -> int:
     if sliding and isinstance(window, int) and 0 < window < length:
         length = window
     return int(length)
-
-
-def _fingerprint(path: Path) -> str:
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as handle:
-        digest.update(handle.read(_HASHED_BYTES))
-        if size > _HASHED_BYTES:
-            handle.seek(max(_HASHED_BYTES, size - _HASHED_BYTES))
-            digest.update(handle.read(_HASHED_BYTES))
-    return digest.hexdigest()[:16]
