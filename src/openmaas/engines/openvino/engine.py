@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from openmaas.domain.chat import ChatEvent, ChatRequest
+from openmaas.domain.chat import ChatEvent, ChatRequest, Usage
 from openmaas.domain.errors import InvalidRequest, Overloaded
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec
@@ -145,17 +145,18 @@ class OpenVINOChatEngine(ChatEngine):
             prompt, config, answer, loaded.eos_ids, asyncio.get_running_loop(), self._budget(request)
         )
         driver.submit(generation)
+        done = False
         try:
-            while True:
+            while not done:
                 outcome = await generation.outbox.get()
                 if isinstance(outcome, BaseException):
+                    done = True
                     raise outcome
                 for event in outcome:
+                    done = done or isinstance(event, Usage)  # the last event of every answer
                     yield event
-                if generation.finished and generation.outbox.empty():
-                    return
         finally:
-            if not generation.finished:
+            if not done:
                 driver.cancel(generation)
 
     def _budget(self, request: ChatRequest) -> ThinkingBudget | None:

@@ -3,7 +3,8 @@
 OpenVINO GenAI constrains sampling with xgrammar, configured by a structural tag (JSON): a JSON answer
 is a grammar, tool calls are `<tool_call>` tags around a grammar, repeated up to the call limit. JSON is
 written compact (", " and ": " between tokens, no runs of whitespace), as on the other engines: the
-grammar of a JSON schema is xgrammar's own conversion with `any_whitespace=False`.
+grammar of a JSON schema is xgrammar's own conversion with `any_whitespace=False`, mended where that
+conversion lets characters JSON forbids into a string.
 
 OpenVINO compiles the grammar inside its scheduling step, where a failure breaks the pipeline for every
 request; so each structural tag is first compiled here with the same xgrammar release OpenVINO bundles
@@ -55,5 +56,13 @@ def _format(constraint: Constraint, xgrammar: Any) -> dict[str, Any]:
     return calls
 
 
+#: xgrammar 0.1.31 writes a string with `maxLength` / `minLength` as characters of this class, which lets
+#: control characters in (JSON forbids them unescaped) ...
+_LENIENT_CHARACTER = r"[^\"\\\r\n]"
+#: ... so they take its plain strings' class instead (no escapes inside a length-bounded string).
+_JSON_CHARACTER = r"[^\0-\x1f\"\\]"
+
+
 def _json_grammar(schema: dict[str, Any], xgrammar: Any) -> str:
-    return str(xgrammar.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False))
+    grammar = str(xgrammar.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False))
+    return grammar.replace(_LENIENT_CHARACTER, _JSON_CHARACTER)
