@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, TypeAdapter
+from pydantic import Field, ValidationError
 
 from openmaas.api.wire import Lenient
 from openmaas.domain.chat import ContentPart, ImagePart, Message, Role, TextPart, ToolCall
@@ -141,25 +141,50 @@ class ReasoningItem(Lenient):
         return stored
 
 
-def _kind(value: Any) -> str:
-    """An item's `type`; a message may leave it out (`{"role": "user", "content": "hi"}`)."""
-    kind = value.get("type", "message") if isinstance(value, dict) else getattr(value, "type", "message")
-    return str(kind)
+InputItem = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem
+_ITEM_MODELS: dict[str, type[InputItem]] = {
+    "message": MessageItem,
+    "function_call": FunctionCallItem,
+    "function_call_output": FunctionCallOutputItem,
+    "reasoning": ReasoningItem,
+}
+_PART_TAGS = frozenset({"input_text", "output_text", "refusal", "input_image"})
 
 
-InputItem = Annotated[
-    Annotated[MessageItem, Tag("message")]
-    | Annotated[FunctionCallItem, Tag("function_call")]
-    | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
-    | Annotated[ReasoningItem, Tag("reasoning")],
-    Discriminator(_kind),
-]
-_ITEMS: TypeAdapter[list[InputItem]] = TypeAdapter(list[InputItem])
+def parse_items(values: Sequence[Any], *, field: str) -> list[InputItem]:
+    """Items from JSON, each checked on its own so that a 400 names the item and the field in it."""
+    items: list[InputItem] = []
+    for index, value in enumerate(values):
+        where = f"{field}.{index}"
+        kind = value.get("type", "message") if isinstance(value, dict) else None
+        model = _ITEM_MODELS.get(str(kind))
+        if model is None:
+            raise InvalidRequest(
+                f"{where}: items of type {kind!r} are not supported (only {', '.join(_ITEM_MODELS)})",
+                param=f"{where}.type",
+            )
+        try:
+            items.append(model.model_validate(value))
+        except ValidationError as exc:
+            raise _described(exc, where) from None
+    return items
 
 
-def parse_stored(items: Sequence[dict[str, Any]]) -> list[InputItem]:
-    """Items of a stored conversation (our own stored shapes) as models again."""
-    return _ITEMS.validate_python(list(items))
+def _described(exc: ValidationError, where: str) -> InvalidRequest:
+    """The most specific of the item's errors (the deepest), its location without pydantic's labels of
+    union members (`str`, `list[...]`, a part's tag)."""
+    error = max(exc.errors(), key=lambda e: len(e["loc"]))
+    location: list[str] = []
+    previous: Any = None
+    for part in error["loc"]:
+        is_label = isinstance(part, str) and (part == "str" or "[" in part)
+        is_tag = isinstance(previous, int) and part in _PART_TAGS
+        if not (is_label or is_tag):
+            location.append(str(part))
+        previous = part
+    param = ".".join([where, *location])
+    message = "Field required" if error["type"] == "missing" else error["msg"]
+    return InvalidRequest(f"{param}: {message}", param=param)
 
 
 def to_messages(items: Sequence[InputItem], *, field: str) -> list[Message]:

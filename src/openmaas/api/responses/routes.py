@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, as_openmaas_error
 from openmaas.api.responses.format import ResponseDraft, StreamEncoder
-from openmaas.api.responses.items import parse_stored, to_messages
+from openmaas.api.responses.items import parse_items, to_messages
 from openmaas.api.responses.schemas import ResponsesRequest
 from openmaas.domain.accounts import Caller
 from openmaas.domain.chat import Message
@@ -31,9 +31,10 @@ async def create_response(
     body: ResponsesRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:
     note_model(request, body.model)
-    input_items = [item.to_stored() for item in body.items()]
+    items = body.items()
     history = await _history(services.responses, caller, body.previous_response_id)
-    call = await services.chat.start(caller, body.to_internal(history))
+    call = await services.chat.start(caller, body.to_internal(items, history))
+    input_items = [item.to_stored() for item in items]
     sampling = call.request.sampling
     draft = ResponseDraft(
         model=body.model,
@@ -61,7 +62,8 @@ async def _history(responses: ResponseService, caller: Caller, previous_id: str 
     if previous_id is None:
         return []
     items = await responses.context(caller, previous_id)
-    return to_messages(parse_stored(items), field="previous_response_id")
+    field = "previous_response_id"
+    return to_messages(parse_items(items, field=field), field=field)
 
 
 def _saver(responses: ResponseService, caller: Caller, input_items: list[dict[str, Any]]) -> Saver:

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from openmaas.api.responses.items import InputItem, MessageItem, to_messages
+from openmaas.api.responses.items import InputItem, MessageItem, parse_items, to_messages
 from openmaas.api.wire import Lenient
 from openmaas.domain.chat import (
     ChatRequest,
@@ -79,7 +79,7 @@ class ReasoningIn(Lenient):
 
 class ResponsesRequest(Lenient):
     model: str = Field(min_length=1)
-    input: str | list[InputItem]
+    input: Any
     instructions: str | None = None
     previous_response_id: str | None = Field(default=None, min_length=1, max_length=64)
     store: bool = True
@@ -97,14 +97,22 @@ class ResponsesRequest(Lenient):
     background: bool | None = None
     conversation: str | dict[str, Any] | None = None
 
+    @field_validator("input")
+    @classmethod
+    def _string_or_items(cls, value: Any) -> Any:
+        if not isinstance(value, str | list):
+            raise ValueError("give a string or a list of items")
+        return value
+
     def items(self) -> list[InputItem]:
         """`input` as items (a string is one user message)."""
         if isinstance(self.input, str):
             return [MessageItem(role="user", content=self.input)]
-        return list(self.input)
+        return parse_items(self.input, field="input")
 
-    def to_internal(self, history: Sequence[Message]) -> ChatRequest:
-        """The chat request: `instructions`, then the conversation so far, then this call's input."""
+    def to_internal(self, items: Sequence[InputItem], history: Sequence[Message]) -> ChatRequest:
+        """The chat request: `instructions`, then the conversation so far, then this call's input
+        (`items`, from `items()`)."""
         self._refuse_unsupported()
         if self.model_extra:
             log.debug("ignored unknown request fields", extra={"fields": sorted(self.model_extra)})
@@ -112,7 +120,7 @@ class ResponsesRequest(Lenient):
             [Message(role="system", content=(TextPart(self.instructions),))] if self.instructions else []
         )
         messages += history
-        messages += to_messages(self.items(), field="input")
+        messages += to_messages(items, field="input")
         if not any(m.role != "system" for m in messages):
             raise InvalidRequest("input: give at least one message or item", param="input")
         return ChatRequest(
