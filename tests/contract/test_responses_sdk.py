@@ -18,7 +18,7 @@ import jsonschema
 import openai
 import pytest
 from openai import OpenAI
-from openai.types.responses import FunctionToolParam
+from openai.types.responses import FunctionToolParam, ResponseInputItemParam
 from pydantic import BaseModel, Field
 
 from tests.contract.conftest import new_token
@@ -105,12 +105,16 @@ def test_function_tool_round_trip(client: OpenAI) -> None:
     [call] = first.output
     assert call.type == "function_call" and call.name == "get_weather"
     assert json.loads(call.arguments) == {"city": "Paris", "days": 1}
-    result = {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}
+    result: ResponseInputItemParam = {
+        "type": "function_call_output",
+        "call_id": call.call_id,
+        "output": "sunny, 21 C",
+    }
     stored = client.responses.create(
         model="test/tool-user",
         previous_response_id=first.id,
         input=[result],
-        tools=TOOLS,  # type: ignore[list-item]
+        tools=TOOLS,
     )
     assert stored.output_text == f"It is sunny: {question}"
     # The same without stored state: the client sends the whole conversation back.
