@@ -352,3 +352,12 @@ async def test_quota_429_with_headers(harness: Harness) -> None:
 async def test_unknown_model_and_bad_token(harness: Harness) -> None:
     assert (await create(harness, {"model": "no/such", "input": "x"})).status_code == 404
     assert (await create(harness, {"input": "x"}, token="ms-nope")).status_code == 401
+
+
+async def test_metrics_label_routes_not_ids(harness: Harness) -> None:
+    rid = (await create(harness, {"input": "x"})).json()["id"]
+    await harness.client.get(f"/v1/responses/{rid}", headers=harness.auth)
+    metrics = (await harness.client.get("/metrics")).text
+    assert 'openmaas_requests_total{model="test/scripted",route="/v1/responses",status="200"} 1.0' in metrics
+    assert 'route="/v1/responses/{response_id}"' in metrics and rid not in metrics
+    assert 'openmaas_tokens_total{direction="out",model="test/scripted"} 4.0' in metrics
