@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from openmaas.domain.chat import ChatRequest, Reasoning, ResponseFormat, ToolCall
+from openmaas.domain.errors import NotFound
+from openmaas.services.responses import ResponseService
 from tests.conftest import SCRIPTED_MODELS, Harness
 
 EXTRA_MODELS = """
@@ -361,3 +363,14 @@ async def test_metrics_label_routes_not_ids(harness: Harness) -> None:
     assert 'openmaas_requests_total{model="test/scripted",route="/v1/responses",status="200"} 1.0' in metrics
     assert 'route="/v1/responses/{response_id}"' in metrics and rid not in metrics
     assert 'openmaas_tokens_total{direction="out",model="test/scripted"} 4.0' in metrics
+
+
+async def test_retention(harness: Harness) -> None:
+    rid = (await create(harness, {"input": "x"})).json()["id"]
+    caller = await harness.services.authenticator.caller(harness.token)
+    assert (await harness.services.responses.get(caller, rid)).id == rid
+    expiring = ResponseService(harness.services.responses.store, retention_hours=1e-9)
+    with pytest.raises(NotFound):
+        await expiring.get(caller, rid)  # unreadable once past the retention, even before the sweep
+    assert await expiring.sweep() == 1
+    assert (await harness.client.get(f"/v1/responses/{rid}", headers=harness.auth)).status_code == 404
