@@ -7,13 +7,16 @@ retrieve, delete, input items) against a real `openmaas serve` process (see `tin
 - `test/parsed` writes raw `<think>` and `<tool_call>` text, parsed by the server.
 - `test/tiny` is the tiny random-weight model on the real transformers engine: schema-valid JSON from it
   can only come from constrained decoding.
+- `test/slow` (on the scripted server of `tests/conftest.py`) answers slowly, for a stream cut short.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import httpx
 import jsonschema
 import openai
 import pytest
@@ -21,7 +24,7 @@ from openai import OpenAI
 from openai.types.responses import FunctionToolParam, ResponseInputItemParam
 from pydantic import BaseModel, Field
 
-from tests.contract.conftest import new_token
+from tests.contract.conftest import client_for, new_token
 from tests.servers import ServerProcess
 
 WEATHER_SCHEMA = {
@@ -170,3 +173,24 @@ def test_errors_in_openai_shape(client: OpenAI, tiny_server: ServerProcess) -> N
     with pytest.raises(openai.RateLimitError) as refused:
         limited.responses.create(model="test/tool-user", input="x")
     assert int(refused.value.response.headers["retry-after"]) > 0
+
+
+def test_stream_cut_by_the_client_stops_generation(server: ServerProcess) -> None:
+    client = client_for(server, "responses-cut")
+    with client.responses.stream(model="test/slow", input="hi") as stream:
+        for event in stream:
+            if event.type == "response.output_text.delta":
+                break
+        assert _running(server, "test/slow") == 1.0
+    for _ in range(50):
+        if _running(server, "test/slow") == 0.0:
+            break
+        time.sleep(0.05)
+    assert _running(server, "test/slow") == 0.0
+
+
+def _running(server: ServerProcess, model: str) -> float:
+    for line in httpx.get(f"{server.base_url}/metrics").text.splitlines():
+        if line.startswith(f'openmaas_engine_running{{model="{model}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no running gauge for {model}")
