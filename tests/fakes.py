@@ -10,6 +10,7 @@
     reply = "Hello from {last_user}"   # {last_user}: the last user message's text
     token_delay = 0.0                  # seconds between tokens
     fail = false                       # raise EngineFailure instead of answering
+    fail_after = 2                     # raise EngineFailure after this many pieces of the answer
     record_file = "/tmp/requests.jsonl" # append every request it receives (for tests of other processes)
     reasoning = "Thinking about {last_user}"  # stream this as `reasoning_content` before the answer
     tool_arguments = '{"city": "Paris"}'     # when the request offers tools, call one with these arguments
@@ -66,6 +67,8 @@ class ScriptedChatEngine(ChatEngine):
         self.reply_template = str(options.get("reply", "Hello! You said: {last_user}"))
         self.token_delay = float(options.get("token_delay", 0.0))
         self.fail = bool(options.get("fail", False))
+        fail_after = options.get("fail_after")
+        self.fail_after = int(fail_after) if fail_after is not None else None
         record = options.get("record_file")
         self.record_file = Path(record) if record else None
         reasoning = options.get("reasoning")
@@ -127,6 +130,8 @@ class ScriptedChatEngine(ChatEngine):
             for event in events:
                 if limit is not None and produced >= limit:
                     break
+                if produced == self.fail_after:
+                    raise EngineFailure("scripted failure mid-answer")
                 if self.token_delay:
                     await asyncio.sleep(self.token_delay)
                 produced += 1

@@ -31,6 +31,7 @@ from openmaas.api.errors import as_openmaas_error, render_openai_error, request_
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
 from openmaas.api.openai import chat, embeddings, models, usage
+from openmaas.api.responses import routes as responses
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.domain.models import ModelSpec
@@ -42,9 +43,10 @@ from openmaas.services.accounts import AccountService
 from openmaas.services.chat import ChatService
 from openmaas.services.embeddings import EmbeddingService
 from openmaas.services.images import ImageService
+from openmaas.services.responses import ResponseService
 from openmaas.services.vision import ChatImages
 from openmaas.settings import Settings
-from openmaas.store import open_store, task_store
+from openmaas.store import open_store, response_store, task_store
 from openmaas.store.base import QuotaCounter, RecordStore
 from openmaas.weights import WeightsResolver
 
@@ -70,6 +72,7 @@ class Services:
     metrics: Metrics
     started_at: int
     accounts: AccountService
+    responses: ResponseService
 
 
 def render_error_for_path(path: str, error: OpenMaaSError, request_id: str) -> Response:
@@ -131,15 +134,18 @@ def create_app(
             metrics=metrics,
             started_at=int(time.time()),
             accounts=AccountService(settings, store, counter, quota_day, engines, metering),
+            responses=ResponseService(response_store(store), settings.response_retention_hours),
         )
         app.state.services = services
         engines.start()
         await images.start()
+        services.responses.start()
         discovery = await _discover_workers(settings, engines)
         try:
             yield
         finally:
             await images.close()
+            await services.responses.close()
             await services.chat.close()
             await engines.close()
             if discovery is not None:
@@ -155,8 +161,9 @@ def create_app(
         redoc_url=None,
         **_without_fastapi_telemetry(),
     )
-    routers = (health.router, models.router, chat.router, embeddings.router, usage.router, messages.router)
-    for router in (*routers, generations.router, tasks.router, files.router, account.router, admin.router):
+    routers = [health.router, models.router, chat.router, embeddings.router, usage.router, messages.router]
+    routers += [responses.router, generations.router, tasks.router, files.router, account.router]
+    for router in (*routers, admin.router):
         app.include_router(router)
     app.include_router(console_router(ConsoleAssets.load()))
     _install_fallback_errors(app)

@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     vision_max_images: int = Field(
         default=8, ge=1, le=256, description="Images one chat request may hold (vision models)."
     )
+    response_retention_hours: float = Field(
+        default=720.0,
+        gt=0,
+        description="Responses API: stored responses (`store`, `previous_response_id`) are deleted this "
+        "long after they were created (default 30 days).",
+    )
 
     @field_validator("data_dir", "models_file", mode="after")
     @classmethod

@@ -1,7 +1,7 @@
 """The internal chat request and the typed event stream every chat engine produces.
 
-Both wire dialects (OpenAI, Anthropic) translate into `ChatRequest` and format their responses from the
-same `ChatEvent` stream; an engine never sees a wire schema.
+Every wire dialect (OpenAI chat completions, OpenAI Responses, Anthropic) translates into `ChatRequest`
+and formats its responses from the same `ChatEvent` stream; an engine never sees a wire schema.
 
 An engine yields, in order: any number of `TextDelta` / `ReasoningDelta` / `ToolCallDelta`, then exactly
 one `Finish`, then exactly one `Usage`.

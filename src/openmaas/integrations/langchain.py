@@ -102,7 +102,9 @@ class ModelScopeChatEndpoint(ChatOpenAI):
     """OpenMaaS and ModelScope both send token usage in a last chunk when asked, so streams ask."""
 
     use_responses_api: bool | None = False
-    """These services speak Chat Completions only, never OpenAI's Responses API."""
+    """Chat Completions by default, which both OpenMaaS and ModelScope speak. `use_responses_api=True`
+    switches to OpenAI's Responses API, which OpenMaaS also speaks (ModelScope's service does not); the
+    thinking text is then a `reasoning` content block, as `ChatOpenAI` reads it there."""
 
     @model_validator(mode="before")
     @classmethod

@@ -8,7 +8,8 @@ with the reason), reserves one call of quota (429), and returns a `ChatCall`. It
 - the answer completed, or the client went away mid-stream → counted, tokens written to the ledger;
 - the engine failed, or found the input invalid → the call is given back (not counted).
 
-Both dialects (OpenAI, Anthropic) run through here and only differ in how they format the events.
+Every dialect (OpenAI chat completions, OpenAI Responses, Anthropic) runs through here; they only differ
+in how they format the events.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from openmaas.access.signed_urls import UrlSigner, load_or_create_secret
 from openmaas.settings import Settings
-from openmaas.store.base import QuotaCounter, RecordStore, TaskStore
+from openmaas.store.base import QuotaCounter, RecordStore, ResponseStore, TaskStore
 from openmaas.store.outputs import LocalOutputStore, OutputStore
 from openmaas.store.sql import SqlStore
 
@@ -54,6 +54,13 @@ def task_store(records: RecordStore) -> TaskStore:
     """The task store that shares the records' database."""
     if not isinstance(records, TaskStore):
         raise TypeError(f"{type(records).__name__} keeps no tasks")
+    return records
+
+
+def response_store(records: RecordStore) -> ResponseStore:
+    """The store of Responses API responses that shares the records' database."""
+    if not isinstance(records, ResponseStore):
+        raise TypeError(f"{type(records).__name__} keeps no responses")
     return records
 
 

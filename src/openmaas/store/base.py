@@ -1,4 +1,4 @@
-"""The store interfaces: records (users, tokens, usage ledger), quota counters and tasks.
+"""The store interfaces: records (users, tokens, usage ledger), quota counters, tasks and stored responses.
 
 Nothing outside `openmaas.store` touches SQL or Redis. The embedded default implements both
 interfaces on SQLite; the scaled-out mode implements the records on PostgreSQL and the counters on Redis.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
+from openmaas.domain.responses import StoredResponse
 from openmaas.domain.tasks import TaskError, TaskRecord, TaskStatus
 
 
@@ -207,3 +208,32 @@ class TaskStore(abc.ABC):
     @abc.abstractmethod
     async def delete_tasks_finished_before(self, cutoff: datetime) -> list[TaskRecord]:
         """Delete the finished tasks last changed before `cutoff`; returns them (to delete their files)."""
+
+
+class ResponseStore(abc.ABC):
+    """Stored responses of the Responses API, each readable only by the user who created it. Reads take
+    `since`, the oldest creation time still within the retention, so an expired response is gone at once
+    even before the sweep (`delete_responses_created_before`) removes it."""
+
+    @abc.abstractmethod
+    async def add_response(self, response: StoredResponse) -> None: ...
+
+    @abc.abstractmethod
+    async def get_response(self, response_id: str, user_id: int, *, since: datetime) -> StoredResponse | None:
+        """The user's response with this id, or None (unknown, another user's, or expired)."""
+
+    @abc.abstractmethod
+    async def response_chain(
+        self, response_id: str, user_id: int, *, since: datetime, limit: int
+    ) -> list[StoredResponse]:
+        """The user's response with this id and the ones before it (following `previous_response_id`),
+        newest first, in one query. It stops where a link is missing (deleted, expired, another user's)
+        or after `limit` responses: the caller compares the last one's `previous_response_id` with None."""
+
+    @abc.abstractmethod
+    async def delete_response(self, response_id: str, user_id: int) -> bool:
+        """Delete the user's response with this id; False if there was none."""
+
+    @abc.abstractmethod
+    async def delete_responses_created_before(self, cutoff: datetime) -> int:
+        """Delete every response created before `cutoff`; returns how many."""

@@ -98,3 +98,18 @@ tasks = Table(
     Index("ix_tasks_user_id", "user_id"),
     Index("ix_tasks_updated_at", "updated_at"),
 )
+
+# Stored responses of the Responses API (see `domain/responses.py`), deleted after their retention.
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("previous_response_id", String(64), nullable=True),
+    Column("input_items", JSON, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_responses_user_id", "user_id"),
+    Index("ix_responses_created_at", "created_at"),
+)

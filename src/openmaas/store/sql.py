@@ -1,4 +1,5 @@
-"""The SQL store: users, tokens, the usage ledger, quota counters and tasks on SQLite or PostgreSQL.
+"""The SQL store: users, tokens, the usage ledger, quota counters, tasks and stored responses on SQLite
+or PostgreSQL.
 
 Every query is written once, as a plain function of a SQLAlchemy `Connection`. How it runs depends on
 the database:
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
 from openmaas.domain.errors import InvalidRequest, NotFound
 from openmaas.store.base import UNSET, QuotaCounter, QuotaState, RecordStore, Unset
+from openmaas.store.responses import SqlResponseStore
 from openmaas.store.schema import quota_counters, tokens, usage_daily, users
 from openmaas.store.tasks import SqlTaskStore
 
@@ -116,9 +118,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class SqlStore(RecordStore, QuotaCounter, SqlTaskStore):
-    """Records, quota counters and tasks (`store/tasks.py`) in one SQL database. `url` is a SQLAlchemy
-    URL (`sqlite:///…` or `postgresql+asyncpg://…`)."""
+class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
+    """Records, quota counters, tasks (`store/tasks.py`) and stored responses (`store/responses.py`) in
+    one SQL database. `url` is a SQLAlchemy URL (`sqlite:///…` or `postgresql+asyncpg://…`)."""
 
     def __init__(self, url: str, *, epoch: AuthEpoch | None = None) -> None:
         """`epoch`: the shared auth epoch (Redis) to announce token and user changes to every process;
