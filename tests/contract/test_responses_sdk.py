@@ -29,7 +29,10 @@ from tests.servers import ServerProcess
 
 WEATHER_SCHEMA = {
     "type": "object",
-    "properties": {"city": {"type": "string", "maxLength": 10}, "days": {"type": "integer", "minimum": 1}},
+    "properties": {
+        "city": {"type": "string", "maxLength": 10},
+        "days": {"type": "integer", "minimum": 1, "maximum": 14},
+    },
     "required": ["city", "days"],
     "additionalProperties": False,
 }
@@ -130,7 +133,7 @@ def test_function_tool_round_trip(client: OpenAI) -> None:
 
 class Weather(BaseModel):
     city: str = Field(max_length=10)
-    days: int = Field(ge=1)
+    days: int = Field(ge=1, le=14)
 
 
 def test_json_schema_output(client: OpenAI) -> None:
