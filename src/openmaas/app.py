@@ -27,7 +27,7 @@ from openmaas.api.anthropic import messages
 from openmaas.api.anthropic.format import render_anthropic_error
 from openmaas.api.console import account
 from openmaas.api.console.static import ConsoleAssets, console_router
-from openmaas.api.errors import as_openmaas_error, render_openai_error, request_id_of
+from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
 from openmaas.api.openai import chat, embeddings, models, usage
@@ -203,7 +203,9 @@ def _without_fastapi_telemetry() -> dict[str, Any]:
 
 def _install_fallback_errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
-        return render_error_for_path(request.url.path, as_openmaas_error(exc), request_id_of(request))
+        error = as_openmaas_error(exc)
+        note_error(request, error)
+        return render_error_for_path(request.url.path, error, request_id_of(request))
 
     handler: Callable[..., object] = http_error
     app.add_exception_handler(HTTPException, handler)  # type: ignore[arg-type]

@@ -110,6 +110,11 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
+def note_error(request: Request, error: OpenMaaSError) -> None:
+    """Name the error in this request's access-log line (its code, or its kind)."""
+    request.scope.setdefault("state", {})["error"] = error.code or error.kind
+
+
 class DialectRoute(APIRoute):
     """An APIRoute that renders every failure with `render_error`."""
 
@@ -124,6 +129,7 @@ class DialectRoute(APIRoute):
                 return await handler(request)
             except Exception as exc:
                 error = request.scope.get("state", {}).get("body_error") or as_openmaas_error(exc)
+                note_error(request, error)
                 return render(error, request_id_of(request))
 
         return handle

@@ -1,6 +1,6 @@
 """The `openmaas` command: argument parsing and dispatch to one module per command group.
 
-    openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE]
+    openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE] [--log-format auto|text|json]
     openmaas users add NAME [--daily-limit N] [--model-daily-limit N] [--admin]
     openmaas users list | users set NAME [--daily-limit N] [--model-daily-limit N]
     openmaas tokens create NAME | tokens list [NAME] | tokens revoke TOKEN_OR_PREFIX
@@ -54,6 +54,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _log_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "text", "json"),
+        help="text: short lines for people; json: JSON lines for machines; "
+        "auto (default, or $OPENMAAS_LOG_FORMAT): text on a terminal, else json",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openmaas", description="OpenMaaS: self-hosted Model-as-a-Service.")
     parser.add_argument("--version", action="version", version=f"openmaas {__version__}")
@@ -63,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    _log_format(serve)
     serve.add_argument(
         "--local-token",
         action="store_true",
@@ -121,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--worker-url", help="URL the API processes reach this worker at (default: http://HOST:PORT)"
     )
+    _log_format(worker)
 
     models = commands.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
