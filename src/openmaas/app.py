@@ -30,6 +30,7 @@ from openmaas.api.console.static import ConsoleAssets, console_router
 from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
+from openmaas.api.mistakes import misplaced_api_path
 from openmaas.api.openai import chat, embeddings, models, usage
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
@@ -203,9 +204,13 @@ def _without_fastapi_telemetry() -> dict[str, Any]:
 
 def _install_fallback_errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
-        error = as_openmaas_error(exc)
+        path, error = request.url.path, as_openmaas_error(exc)
+        if error.status == 404:  # no route: perhaps a base URL without /v1, or with one too many
+            path, error = misplaced_api_path(
+                path, request.method, app.router.routes, str(request.base_url)
+            ) or (path, error)
         note_error(request, error)
-        return render_error_for_path(request.url.path, error, request_id_of(request))
+        return render_error_for_path(path, error, request_id_of(request))
 
     handler: Callable[..., object] = http_error
     app.add_exception_handler(HTTPException, handler)  # type: ignore[arg-type]
