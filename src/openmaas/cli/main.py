@@ -7,6 +7,7 @@
     openmaas usage [NAME]
     openmaas models list
     openmaas chat [--model ID] [--persona NAME | --system TEXT] [--base-url URL] [--api-key TOKEN]
+                  [--max-tokens N] [--temperature T] [--top-p P] [--seed N]
     openmaas worker --models FILE [--host H] [--port P] --redis-url URL
 
 Every command takes `--data-dir` (else `$OPENMAAS_DATA_DIR`, else `~/.openmaas`), and `--database-url` /
@@ -157,6 +158,11 @@ def _chat_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--base-url", help="OpenAI base URL (default: $OPENMAAS_BASE_URL or http://127.0.0.1:8000/v1)"
     )
     chat.add_argument("--api-key", help="access token (default: $OPENMAAS_API_KEY)")
+    sampling = chat.add_argument_group("generation parameters (also /set NAME VALUE in the session)")
+    sampling.add_argument("--max-tokens", metavar="N", help="most tokens in an answer")
+    sampling.add_argument("--temperature", metavar="T", help="0 to 2: lower is more focused")
+    sampling.add_argument("--top-p", metavar="P", help="above 0 to 1: nucleus sampling")
+    sampling.add_argument("--seed", metavar="N", help="the same seed and question give the same answer")
     chat.add_argument("--no-color", action="store_true", help="plain output (also when NO_COLOR is set)")
     chat.add_argument("--image-model", help="model for /image (default: the server's first image model)")
     chat.add_argument("--image-dir", type=Path, help="where /image saves pictures (default: here)")
