@@ -9,6 +9,7 @@
     openmaas chat [--model ID] [--persona NAME | --system TEXT] [--base-url URL] [--api-key TOKEN]
                   [--max-tokens N] [--temperature T] [--top-p P] [--seed N]
     openmaas worker --models FILE [--host H] [--port P] --redis-url URL
+    openmaas doctor [--host H] [--port P] [--data-dir DIR] [--models FILE]
 
 Every command takes `--data-dir` (else `$OPENMAAS_DATA_DIR`, else `~/.openmaas`), and `--database-url` /
 `--redis-url` for the scaled-out mode. Errors are one line on stderr and a non-zero exit status.
@@ -134,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _log_format(worker)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this setup and say what is wrong",
+        description="Checks what `serve` needs with the same settings: the data dir, the port, the engines, "
+        "every model's engine and weights, PostgreSQL and Redis when configured, the quota day's clock. "
+        "Exit status 1 when something is wrong. Nothing is changed, loaded or downloaded.",
+    )
+    _common(doctor)
+    doctor.add_argument("--host", help="address serve would listen on (default 127.0.0.1)")
+    doctor.add_argument("--port", type=int, help="port serve would listen on (default 8000)")
+
     models = commands.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -188,6 +200,10 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         from openmaas.cli.chat.repl import run_chat
 
         return run_chat
+    if args.command == "doctor":
+        from openmaas.cli.doctor import run_doctor
+
+        return run_doctor
     from openmaas.cli.accounts import run_accounts
 
     return run_accounts
