@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -105,3 +106,16 @@ def test_auto_is_text_on_a_terminal_and_json_elsewhere(monkeypatch: pytest.Monke
     monkeypatch.setenv("NO_COLOR", "1")
     no_color = log_formatter("text", Terminal())
     assert isinstance(no_color, TextFormatter) and not no_color.color
+
+
+def test_python_warnings_come_out_in_the_log_format() -> None:
+    """A library's warning on stderr would break a collector's JSON lines: it becomes a record too."""
+    code = (
+        "import warnings; from openmaas.logs import configure_logging; configure_logging('INFO', 'json'); "
+        "warnings.warn('past_key_values is deprecated', FutureWarning)"
+    )
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    entry = json.loads(result.stderr)
+    assert (entry["level"], entry["logger"]) == ("warning", "py.warnings")
+    assert "FutureWarning: past_key_values is deprecated" in entry["msg"]
