@@ -30,7 +30,7 @@ from openmaas.api.console.static import ConsoleAssets, console_router
 from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
-from openmaas.api.mistakes import misplaced_api_path
+from openmaas.api.mistakes import misplaced_api_path, wrong_method
 from openmaas.api.openai import chat, embeddings, models, usage
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
@@ -209,6 +209,8 @@ def _install_fallback_errors(app: FastAPI) -> None:
             path, error = misplaced_api_path(
                 path, request.method, app.router.routes, str(request.base_url)
             ) or (path, error)
+        elif error.status == 405:
+            error = wrong_method(path, request.method, app.router.routes) or error
         note_error(request, error)
         return render_error_for_path(path, error, request_id_of(request))
 

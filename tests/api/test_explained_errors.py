@@ -192,3 +192,16 @@ async def test_a_body_that_is_not_read_as_json(harness: Harness) -> None:
     assert error["code"] == "body_not_json" and "Content-Type: application/json" in error["message"]
     listed = await harness.client.post("/v1/chat/completions", json=["hi"], headers=harness.auth)
     assert openai_error(listed.json())["code"] == "body_not_object"
+
+
+async def test_a_route_called_with_the_wrong_method(harness: Harness) -> None:
+    response = await harness.client.get("/v1/chat/completions", headers=harness.auth)  # a browser's visit
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    error = openai_error(response.json())
+    assert error["code"] == "method_not_allowed"
+    assert error["message"] == (
+        "/v1/chat/completions takes POST, not GET (a browser's address bar sends GET: call it with an SDK or "
+        "curl)."
+    )
+    deleted = await harness.client.delete("/v1/models", headers=harness.auth)
+    assert openai_error(deleted.json())["message"] == "/v1/models takes GET, not DELETE."

@@ -13,6 +13,7 @@ None, and the plain error stands. Nothing here echoes a token or prompt text.
   it is not read as JSON at all.
 - The API's `/v1` left out of a base URL (`/chat/completions`), or given to a client that adds it itself
   (the Anthropic SDK: `/v1/v1/messages`).
+- A route called with the wrong method (a browser's GET on `/v1/chat/completions`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from openmaas.domain.errors import InvalidRequest, NotFound
 
 API_PREFIX = "/v1"
 MESSAGES = "/v1/messages"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _SHOWN_HEAD = 40
 _SHOWN_TAIL = 24
 
@@ -105,13 +107,35 @@ def misplaced_api_path(
         if _served(meant, method, routes):
             return meant, NotFound(
                 f"No route {path}: the API lives under {API_PREFIX}. Add {API_PREFIX} to the base URL: "
-                f"use {server_url}{API_PREFIX} (the OpenAI SDK's, LangChain's and Cherry Studio's "
-                f"base_url), which sends {meant}.",
+                f"use {server_url}{API_PREFIX} (the OpenAI SDK's and LangChain's base_url), which sends "
+                f"{meant}.",
                 code="base_url_missing_v1",
             )
     return None
 
 
-def _served(path: str, method: str, routes: Iterable[BaseRoute]) -> bool:
+def wrong_method(path: str, method: str, routes: Iterable[BaseRoute]) -> InvalidRequest | None:
+    """For a path served with other methods only: a 405 that names them."""
+    allowed = _methods_of(path, routes)
+    if not allowed:
+        return None
+    browser = " (a browser's address bar sends GET: call it with an SDK or curl)" if method == "GET" else ""
+    error = InvalidRequest(
+        f"{path} takes {' or '.join(allowed)}, not {method}{browser}.", code="method_not_allowed"
+    )
+    error.status = 405
+    error.headers["Allow"] = ", ".join(allowed)
+    return error
+
+
+def _methods_of(path: str, routes: Iterable[BaseRoute]) -> list[str]:
+    """The methods some route takes at `path` (asked of each route, as the router would ask it)."""
+    routes = list(routes)
+    return [method for method in _METHODS if _served(path, method, routes, exactly=True)]
+
+
+def _served(path: str, method: str, routes: Iterable[BaseRoute], *, exactly: bool = False) -> bool:
+    """Whether a route serves `path` (with `method` too, if `exactly`)."""
     scope = {"type": "http", "path": path, "method": method, "root_path": ""}
-    return any(route.matches(scope)[0] is not Match.NONE for route in routes)
+    wanted = (Match.FULL,) if exactly else (Match.FULL, Match.PARTIAL)
+    return any(route.matches(scope)[0] in wanted for route in routes)
