@@ -27,9 +27,10 @@ from openmaas.api.anthropic import messages
 from openmaas.api.anthropic.format import render_anthropic_error
 from openmaas.api.console import account
 from openmaas.api.console.static import ConsoleAssets, console_router
-from openmaas.api.errors import as_openmaas_error, render_openai_error, request_id_of
+from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
+from openmaas.api.mistakes import misplaced_api_path, wrong_method
 from openmaas.api.openai import chat, embeddings, models, usage
 from openmaas.api.responses import routes as responses
 from openmaas.catalog import Catalog, load_catalog
@@ -210,7 +211,15 @@ def _without_fastapi_telemetry() -> dict[str, Any]:
 
 def _install_fallback_errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
-        return render_error_for_path(request.url.path, as_openmaas_error(exc), request_id_of(request))
+        path, error = request.url.path, as_openmaas_error(exc)
+        if error.status == 404:  # no route: perhaps a base URL without /v1, or with one too many
+            path, error = misplaced_api_path(
+                path, request.method, app.router.routes, str(request.base_url)
+            ) or (path, error)
+        elif error.status == 405:
+            error = wrong_method(path, request.method, app.router.routes) or error
+        note_error(request, error)
+        return render_error_for_path(path, error, request_id_of(request))
 
     handler: Callable[..., object] = http_error
     app.add_exception_handler(HTTPException, handler)  # type: ignore[arg-type]

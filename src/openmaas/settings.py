@@ -44,6 +44,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     log_level: str = "INFO"
+    log_format: Literal["auto", "text", "json"] = Field(
+        default="auto",
+        description="`text`: short coloured lines for people; `json`: one JSON object per line for log "
+        "collectors; `auto`: text when stderr is a terminal, else JSON.",
+    )
     log_prompts: bool = Field(default=False, description="Log prompt and answer text (off: privacy).")
 
     database_url: str | None = Field(

@@ -67,6 +67,12 @@ class WeightsResolver:
         return self.resolve(spec)
 
     def resolve(self, spec: ModelSpec) -> Path:
+        local = self.locate(spec)
+        return local if local is not None else self._from_hub(spec.weights_location.strip())
+
+    def locate(self, spec: ModelSpec) -> Path | None:
+        """The weights if they are on this machine; None if they would be fetched from the hub (nothing
+        is fetched or written here). Raises `WeightsUnavailable` when they can never be found."""
         location = spec.weights_location.strip()
         if location.startswith(PACKAGE_PREFIX):
             return _in_package(location[len(PACKAGE_PREFIX) :], spec.id)
@@ -78,7 +84,8 @@ class WeightsResolver:
                 f"The weights of '{spec.id}' were not found at '{location}'. Set `weights` to an existing "
                 "folder or file, `package:<module>/<path>`, or a ModelScope model id such as Org/Name."
             )
-        return self._from_hub(location)
+        downloaded = self.hub_dir.joinpath(*location.split("/"))
+        return downloaded if (downloaded / _COMPLETE_MARKER).exists() else None
 
     def _from_hub(self, model_id: str) -> Path:
         target = self.hub_dir.joinpath(*model_id.split("/"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from openai import OpenAI
 from PIL import Image
@@ -83,13 +85,30 @@ def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+# How a user sees why `raise_for_status()` failed: the body of the error response, printed (the script
+# itself runs unchanged after this).
+SHOW_ERROR_BODIES = """
+import sys, requests
+def _show_body(kind, error, trace):
+    if isinstance(error, requests.HTTPError):
+        print(error.response.text, file=sys.stderr)
+    sys.__excepthook__(kind, error, trace)
+sys.excepthook = _show_body
+"""
+
+
 def test_the_reference_client(server: ServerProcess, tmp_path: Path) -> None:
     code = reference_client(server, token_for(server, "modelscope-user"))
     # As printed, the sample's LoRA note is a string literal that Python joins with the next key,
-    # so its body has no "prompt" field: a faithful server refuses it (400, naming `prompt`).
-    verbatim = run_python(code, tmp_path)
+    # so its body has no "prompt" field: the 400 says so, and what to do.
+    verbatim = run_python(SHOW_ERROR_BODIES + code, tmp_path)
     assert verbatim.returncode != 0
     assert "400 Client Error" in verbatim.stderr
+    error = json.loads(verbatim.stderr.splitlines()[0])["error"]
+    assert (error["param"], error["code"]) == ("prompt", "joined_string_literal")
+    assert error["message"].startswith('"prompt" is missing, but the body has a key that ends with it: "')
+    assert "LoRA(s) Configuration:" in error["message"]
+    assert error["message"].endswith("Turn the note into # comments.")
     # With the note turned into comments, the sample runs as its authors meant: async task, polling
     # with the task-type header until SUCCEED, then a bare GET of the image.
     result = run_python(with_the_note_as_comments(code), tmp_path)
@@ -97,6 +116,24 @@ def test_the_reference_client(server: ServerProcess, tmp_path: Path) -> None:
     assert "Failed" not in result.stdout
     with Image.open(tmp_path / "result_image.jpg") as image:
         assert (image.format, image.size) == ("JPEG", (128, 128))
+
+
+def test_the_reference_client_with_the_openai_base_url(server: ServerProcess, tmp_path: Path) -> None:
+    """The sample appends `v1/...` to its base URL itself: given the OpenAI SDK's (with /v1), it says so."""
+    code = with_the_note_as_comments(reference_client(server, token_for(server, "v1-twice")))
+    with_v1 = code.replace(f"{server.base_url}/", f"{server.base_url}/v1/")
+    doubled = run_python(SHOW_ERROR_BODIES + with_v1, tmp_path)
+    assert "404 Client Error" in doubled.stderr
+    error = json.loads(doubled.stderr.splitlines()[0])["error"]
+    assert error["code"] == "base_url_doubled_v1" and "Drop /v1 from the base URL" in error["message"]
+
+
+def test_an_image_model_called_through_chat(server: ServerProcess) -> None:
+    client = OpenAI(base_url=f"{server.base_url}/v1", api_key=token_for(server, "chat-first"), max_retries=0)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="Qwen/Qwen-Image", messages=[{"role": "user", "content": "cat"}])
+    expected = "is an image model, not a chat model: call it with POST /v1/images/generations"
+    assert expected in str(caught.value)
 
 
 def test_openai_sdk_images_generate(server: ServerProcess) -> None:

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections import OrderedDict
 
-from openmaas.access.tokens import is_token, token_hash
+from openmaas.access.tokens import WHERE_TO_GET_ACCESS, is_token, token_hash, why_refused
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import AuthenticationFailed
 from openmaas.store.base import RecordStore
@@ -49,11 +49,13 @@ class Authenticator:
     async def caller(self, token: str | None) -> Caller:
         if token is None:
             raise AuthenticationFailed(
-                "Missing access token: send `Authorization: Bearer <token>`.", code="missing_api_key"
+                "Missing access token: send `Authorization: Bearer <token>` (the SDKs' `api_key`). "
+                + WHERE_TO_GET_ACCESS,
+                code="missing_api_key",
             )
         caller = await self._lookup(token_hash(token)) if is_token(token) else None
         if caller is None:
-            raise AuthenticationFailed("Invalid or revoked access token.", code="invalid_api_key")
+            raise AuthenticationFailed(why_refused(token), code="invalid_api_key")
         return caller
 
     def _epoch_read_after_now(self) -> asyncio.Future[int | None]:

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from openmaas.api.mistakes import body_not_json, joined_key
 from openmaas.domain.errors import (
     AuthenticationFailed,
     EngineFailure,
@@ -66,7 +67,11 @@ def render_openai_error(error: OpenMaaSError, request_id: str) -> Response:
 
 
 def describe_validation(errors: Sequence[Any]) -> InvalidRequest:
-    """Turn pydantic's error list into one 400 that names the first offending field."""
+    """Turn pydantic's error list into one 400 that names the first offending field (or explains a
+    mistake it recognises, see `openmaas.api.mistakes`)."""
+    explained = joined_key(errors) or body_not_json(errors)
+    if explained is not None:
+        return explained
     first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid request", "type": ""}
     location = [str(p) for p in first.get("loc", ()) if p != "body"]
     if first.get("type") == "json_invalid":
@@ -110,6 +115,11 @@ def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id", ""))
 
 
+def note_error(request: Request, error: OpenMaaSError) -> None:
+    """Name the error in this request's access-log line (its code, or its kind)."""
+    request.scope.setdefault("state", {})["error"] = error.code or error.kind
+
+
 class DialectRoute(APIRoute):
     """An APIRoute that renders every failure with `render_error`."""
 
@@ -124,6 +134,7 @@ class DialectRoute(APIRoute):
                 return await handler(request)
             except Exception as exc:
                 error = request.scope.get("state", {}).get("body_error") or as_openmaas_error(exc)
+                note_error(request, error)
                 return render(error, request_id_of(request))
 
         return handle

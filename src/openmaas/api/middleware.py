@@ -123,5 +123,7 @@ class RequestContextMiddleware:
                 "duration_ms": round(seconds * 1000, 2),
                 "user": state.get("user", ""),
                 "model": model,
+                # our own error code (see `note_error`), never text from the request
+                **({"error": state["error"]} if "error" in state else {}),
             },
         )

@@ -1,13 +1,15 @@
 """The `openmaas` command: argument parsing and dispatch to one module per command group.
 
-    openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE]
+    openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE] [--log-format auto|text|json]
     openmaas users add NAME [--daily-limit N] [--model-daily-limit N] [--admin]
     openmaas users list | users set NAME [--daily-limit N] [--model-daily-limit N]
     openmaas tokens create NAME | tokens list [NAME] | tokens revoke TOKEN_OR_PREFIX
     openmaas usage [NAME]
     openmaas models list
     openmaas chat [--model ID] [--persona NAME | --system TEXT] [--base-url URL] [--api-key TOKEN]
+                  [--max-tokens N] [--temperature T] [--top-p P] [--seed N]
     openmaas worker --models FILE [--host H] [--port P] --redis-url URL
+    openmaas doctor [--host H] [--port P] [--data-dir DIR] [--models FILE]
 
 Every command takes `--data-dir` (else `$OPENMAAS_DATA_DIR`, else `~/.openmaas`), and `--database-url` /
 `--redis-url` for the scaled-out mode. Errors are one line on stderr and a non-zero exit status.
@@ -54,6 +56,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _log_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "text", "json"),
+        help="text: short lines for people; json: JSON lines for machines; "
+        "auto (default, or $OPENMAAS_LOG_FORMAT): text on a terminal, else json",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openmaas", description="OpenMaaS: self-hosted Model-as-a-Service.")
     parser.add_argument("--version", action="version", version=f"openmaas {__version__}")
@@ -63,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    _log_format(serve)
     serve.add_argument(
         "--local-token",
         action="store_true",
@@ -121,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--worker-url", help="URL the API processes reach this worker at (default: http://HOST:PORT)"
     )
+    _log_format(worker)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check this setup and say what is wrong",
+        description="Checks what `serve` needs with the same settings: the data dir, the port, the engines, "
+        "every model's engine and weights, PostgreSQL and Redis when configured, the quota day's clock. "
+        "Exit status 1 when something is wrong. Nothing is changed, loaded or downloaded.",
+    )
+    _common(doctor)
+    doctor.add_argument("--host", help="address serve would listen on (default 127.0.0.1)")
+    doctor.add_argument("--port", type=int, help="port serve would listen on (default 8000)")
 
     models = commands.add_parser("models", help="the model registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -146,6 +170,11 @@ def _chat_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--base-url", help="OpenAI base URL (default: $OPENMAAS_BASE_URL or http://127.0.0.1:8000/v1)"
     )
     chat.add_argument("--api-key", help="access token (default: $OPENMAAS_API_KEY)")
+    sampling = chat.add_argument_group("generation parameters (also /set NAME VALUE in the session)")
+    sampling.add_argument("--max-tokens", metavar="N", help="most tokens in an answer")
+    sampling.add_argument("--temperature", metavar="T", help="0 to 2: lower is more focused")
+    sampling.add_argument("--top-p", metavar="P", help="above 0 to 1: nucleus sampling")
+    sampling.add_argument("--seed", metavar="N", help="the same seed and question give the same answer")
     chat.add_argument("--no-color", action="store_true", help="plain output (also when NO_COLOR is set)")
     chat.add_argument("--image-model", help="model for /image (default: the server's first image model)")
     chat.add_argument("--image-dir", type=Path, help="where /image saves pictures (default: here)")
@@ -171,6 +200,10 @@ def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
         from openmaas.cli.chat.repl import run_chat
 
         return run_chat
+    if args.command == "doctor":
+        from openmaas.cli.doctor import run_doctor
+
+        return run_doctor
     from openmaas.cli.accounts import run_accounts
 
     return run_accounts

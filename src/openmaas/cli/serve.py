@@ -77,7 +77,7 @@ async def _serve(server: uvicorn.Server, token: str | None) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         catalog = load_catalog(settings.models_file)
     except CatalogError as exc:

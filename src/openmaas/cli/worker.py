@@ -27,7 +27,7 @@ def run_worker(args: argparse.Namespace) -> int:
         raise CommandError("set OPENMAAS_WORKER_SECRET (16+ characters), the same as the API processes'")
     if settings.redis_url is None:
         raise CommandError("a worker registers in Redis: give --redis-url (or OPENMAAS_REDIS_URL)")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         catalog = load_catalog(settings.models_file)
     except CatalogError as exc:

@@ -50,10 +50,19 @@ class Engine(abc.ABC):
     #: Capabilities this engine can offer (`tools`, `reasoning`, `vision`, ...). The registry entry may
     #: declare a subset; `/v1/models` shows what the entry declares.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Top-level Python modules `start()` imports that importing the engine's own module does not (a
+    #: library imported late, in a virtualenv of its own): `openmaas doctor` checks they are installed.
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: ModelSpec, context: EngineContext) -> None:
         self.spec = spec
         self.context = context
+
+    @classmethod
+    def reads_weights(cls, spec: ModelSpec) -> bool:
+        """Whether `start()` reads the spec's weights through `resolve_weights` (`openmaas doctor` checks
+        they can be found). Engines that serve models from elsewhere, or build their own, say no."""
+        return True
 
     @abc.abstractmethod
     async def start(self) -> None:

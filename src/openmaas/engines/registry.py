@@ -50,6 +50,10 @@ class EngineRegistry:
         else:
             self._factories[name] = factory
 
+    def names(self) -> list[str]:
+        """Every registered engine name, sorted."""
+        return sorted({*self._paths, *self._factories})
+
     def factory(self, name: str) -> EngineFactory:
         if name in self._factories:
             return self._factories[name]
@@ -58,8 +62,7 @@ class EngineRegistry:
         elif ":" in name:
             factory = _import(name)
         else:
-            known = sorted({*self._paths, *self._factories})
-            raise LookupError(f"unknown engine {name!r}; known engines: {', '.join(known)}")
+            raise LookupError(f"unknown engine {name!r}; known engines: {', '.join(self.names())}")
         self._factories[name] = factory
         return factory
 

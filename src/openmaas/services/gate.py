@@ -29,9 +29,7 @@ class ModelGate:
         kind of model the endpoint needs, for the 400 ("a chat model")."""
         spec = self.engines.spec(model_id)
         if spec.task not in tasks:
-            raise InvalidRequest(
-                f"The model {model_id!r} is a {spec.task} model, not {serves}.", param="model"
-            )
+            raise wrong_task(spec, serves)
         if not caller.may_use(model_id):
             raise PermissionDenied(
                 f"This access token is not allowed to use the model {model_id!r}.", code="model_not_allowed"
@@ -44,6 +42,27 @@ class ModelGate:
         except QuotaExceeded as exc:
             self.metrics.quota_rejections.labels(exc.limit_name).inc()
             raise
+
+
+# Where each kind of model is called: said in the 400 of a model called at the wrong endpoint.
+_ENDPOINTS: dict[Task, str] = {
+    "chat": "POST /v1/chat/completions (or /v1/messages)",
+    "vision": "POST /v1/chat/completions (or /v1/messages) with image parts",
+    "embedding": "POST /v1/embeddings (OpenAI SDK: client.embeddings.create)",
+    "image": "POST /v1/images/generations (OpenAI SDK: client.images.generate; ModelScope's "
+    "X-ModelScope-Async-Mode for a task)",
+}
+
+
+def wrong_task(spec: ModelSpec, serves: str) -> InvalidRequest:
+    """The 400 of a model called at an endpoint for another kind of model, saying where to call it."""
+    article = "an" if spec.task[0] in "aeiou" else "a"
+    return InvalidRequest(
+        f"The model {spec.id!r} is {article} {spec.task} model, not {serves}: call it with "
+        f"{_ENDPOINTS[spec.task]}.",
+        param="model",
+        code="wrong_model_task",
+    )
 
 
 def counts_as_answered(exc: BaseException) -> bool:

@@ -48,6 +48,7 @@ from openmaas.engines.manager import EngineManager
 from openmaas.engines.remote.queued_images import QueuedImageEngine
 from openmaas.fetch import FetchedImage, FetchPolicy, ImageFetcher
 from openmaas.metrics import Metrics
+from openmaas.services.gate import wrong_task
 from openmaas.services.image_runner import TaskRunner
 from openmaas.services.image_workers import ImageWorkers
 from openmaas.services.task_queue import LocalTaskQueue, TaskQueue
@@ -230,9 +231,7 @@ class ImageService:
         scope, 503 while it loads."""
         spec = self.engines.spec(request.model)
         if spec.task != "image":
-            raise InvalidRequest(
-                f"The model {spec.id!r} is a {spec.task} model, not an image model.", param="model"
-            )
+            raise wrong_task(spec, "an image model")
         if not caller.may_use(spec.id):
             raise PermissionDenied(
                 f"This access token is not allowed to use the model {spec.id!r}.", code="model_not_allowed"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from openmaas.cli.chat import images
 from openmaas.cli.chat.conversation import Conversation, TranscriptError
+from openmaas.cli.chat.parameters import PARAMETERS, ParameterError
 from openmaas.cli.chat.render import human_duration
 from openmaas.cli.chat.session import SERVER_ERRORS, ChatSession
 
@@ -50,8 +51,41 @@ def set_persona(session: ChatSession, name: str) -> bool:
     return True
 
 
-def show(session: ChatSession, _: str) -> bool:
-    session.printer.show_messages(session.conversation.messages)
+def show(session: ChatSession, what: str) -> bool:
+    if what.lower() not in ("parameters", "parameter", "params"):
+        session.printer.show_messages(session.conversation.messages)
+    session.printer.line(f"parameters: {session.parameters.describe()}")
+    return True
+
+
+def set_parameter(session: ChatSession, text: str) -> bool:
+    """`/set NAME VALUE`; Ollama's `/set parameter NAME VALUE` and `/set system TEXT` work too."""
+    words = text.split(maxsplit=1)
+    if words and words[0].lower() == "system":
+        return set_system(session, words[1] if len(words) > 1 else "")
+    if words and words[0].lower() == "parameter":
+        words = words[1].split(maxsplit=1) if len(words) > 1 else []
+    if not words:
+        return list_parameters(session)
+    if len(words) == 1:
+        session.printer.error(f"usage: /set {words[0]} VALUE ('default' unsets it)")
+        return True
+    try:
+        name = session.parameters.set(words[0], words[1])
+    except ParameterError as exc:
+        session.printer.error(str(exc))
+        return True
+    value = session.parameters.values.get(name)
+    session.printer.info(f"{name} = {value}" if value is not None else f"{name}: the server's default")
+    return True
+
+
+def list_parameters(session: ChatSession) -> bool:
+    for name, parameter in PARAMETERS.items():
+        value = session.parameters.values.get(name)
+        shown = "default" if value is None else str(value)
+        session.printer.line(f"  {name:<12} {shown:<10} {parameter.help}")
+    session.printer.info("/set NAME VALUE sets one; /set NAME default unsets it")
     return True
 
 
@@ -165,7 +199,8 @@ def quit_session(session: ChatSession, _: str) -> bool:
 COMMANDS: dict[str, Command] = {
     "/system": Command(set_system, "TEXT", "set the system message (no text: show it)"),
     "/persona": Command(set_persona, "NAME", "talk to a persona (no name: list them)"),
-    "/show": Command(show, "", "show the messages sent on every turn"),
+    "/show": Command(show, "", "show the messages sent on every turn, and the parameters"),
+    "/set": Command(set_parameter, "NAME VALUE", "set max_tokens, temperature, top_p or seed (alone: list)"),
     "/reset": Command(reset, "", "forget the conversation, keep the system message"),
     "/save": Command(save, "FILE", "save the conversation as JSON"),
     "/load": Command(load, "FILE", "load a saved conversation"),

@@ -17,9 +17,11 @@ from typing import Any, Literal, cast
 
 import httpx
 import openai
+from openai import omit
 from openai.types.chat import ChatCompletionMessageParam
 
 from openmaas.cli.chat.conversation import Message
+from openmaas.cli.chat.parameters import Value
 from openmaas.cli.chat.render import human_duration
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -28,7 +30,7 @@ CHAT_TASKS = ("chat", "vision")
 READ_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 10.0
 
-Piece = tuple[Literal["text", "reasoning"], str]
+Piece = tuple[Literal["text", "reasoning", "finish"], str]
 
 
 class StatusError(Exception):
@@ -79,19 +81,33 @@ class Endpoint:
             + (f" (it lists e.g. {models[0][0]})" if models else "")
         )
 
-    def stream(self, model: str, messages: list[Message]) -> Generator[Piece, None, None]:
-        """The answer's pieces as they arrive: ("reasoning", text) for thinking, ("text", text)."""
+    def stream(
+        self, model: str, messages: list[Message], parameters: Mapping[str, Value] | None = None
+    ) -> Generator[Piece, None, None]:
+        """The answer's pieces as they arrive: ("reasoning", text) for thinking, ("text", text), and
+        ("finish", reason) at the end. `parameters`: max_tokens, temperature, top_p, seed to send."""
         sent = cast(list[ChatCompletionMessageParam], messages)
-        with self.client.chat.completions.create(model=model, messages=sent, stream=True) as stream:
+        options = dict(parameters or {})
+        with self.client.chat.completions.create(
+            model=model,
+            messages=sent,
+            stream=True,
+            max_tokens=int(options["max_tokens"]) if "max_tokens" in options else omit,
+            temperature=options.get("temperature", omit),
+            top_p=options.get("top_p", omit),
+            seed=int(options["seed"]) if "seed" in options else omit,
+        ) as stream:
             for chunk in stream:
                 if not chunk.choices:
                     continue
-                delta = chunk.choices[0].delta
-                reasoning = (delta.model_extra or {}).get("reasoning_content")
+                choice = chunk.choices[0]
+                reasoning = (choice.delta.model_extra or {}).get("reasoning_content")
                 if isinstance(reasoning, str) and reasoning:
                     yield "reasoning", reasoning
-                if delta.content:
-                    yield "text", delta.content
+                if choice.delta.content:
+                    yield "text", choice.delta.content
+                if choice.finish_reason:
+                    yield "finish", choice.finish_reason
 
     def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)

@@ -20,6 +20,7 @@ from prompt_toolkit.output import ColorDepth
 from openmaas.cli.chat import commands
 from openmaas.cli.chat.conversation import Conversation
 from openmaas.cli.chat.endpoint import DEFAULT_BASE_URL, Endpoint, describe
+from openmaas.cli.chat.parameters import ParameterError, Parameters
 from openmaas.cli.chat.render import Printer, color_wanted
 from openmaas.cli.chat.session import SERVER_ERRORS, ChatSession, ImageOptions
 from openmaas.cli.main import CommandError
@@ -71,7 +72,17 @@ def _session(
             raise CommandError(f"no persona {args.persona!r}; there are: {personas.names()}")
         conversation.set_system(persona.system, persona.name)
     folder = args.image_dir or Path.cwd()
-    return ChatSession(endpoint, conversation, personas, printer, ImageOptions(args.image_model, folder))
+    images = ImageOptions(args.image_model, folder)
+    return ChatSession(endpoint, conversation, personas, printer, images, _parameters(args))
+
+
+def _parameters(args: argparse.Namespace) -> Parameters:
+    flags = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    flags |= {"top_p": args.top_p, "seed": args.seed}
+    try:
+        return Parameters.given(flags)
+    except ParameterError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _answer_once(session: ChatSession, question: str) -> int:
@@ -88,7 +99,12 @@ def _interactive(session: ChatSession, data_dir: Path, no_color: bool) -> int:
     conversation = session.conversation
     who = f"persona {conversation.persona}" if conversation.persona else "your system message"
     session.printer.info(f"OpenMaaS chat · {conversation.model} · {who} · {session.endpoint.base_url}")
-    session.printer.info("/help lists the commands; Ctrl-C stops an answer; Ctrl-D or /quit leaves.")
+    if session.parameters.values:
+        session.printer.info(f"parameters: {session.parameters.describe()}")
+    session.printer.info(
+        "/help lists the commands; /set max_tokens N and others steer the answers; Ctrl-C stops an "
+        "answer; Ctrl-D or /quit leaves."
+    )
     prompt: PromptSession[str] = PromptSession(
         history=_history(data_dir),
         completer=WordCompleter([*commands.COMMANDS, *commands.ALIASES], sentence=True),

@@ -95,6 +95,10 @@ class _Views:
 class DiffusersImageEngine(ImageEngine):
     capabilities = frozenset({"edit", "loras"})
 
+    @classmethod
+    def reads_weights(cls, spec: ModelSpec) -> bool:
+        return not DiffusersOptions.parse(spec.id, "diffusers", spec.options).build_demo
+
     async def start(self) -> None:
         self.options = DiffusersOptions.parse(self.spec.id, "diffusers", self.spec.options)
         self._executor = ThreadPoolExecutor(self.options.max_concurrency, thread_name_prefix="diffusers")

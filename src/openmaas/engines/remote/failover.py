@@ -44,6 +44,10 @@ class FailoverChatEngine(ChatEngine):
     #: Seconds between health checks of every replica.
     health_interval: float = 5.0
 
+    @classmethod
+    def reads_weights(cls, spec: ModelSpec) -> bool:
+        return False  # the replicas hold the model
+
     def __init__(self, spec: ModelSpec, context: EngineContext) -> None:
         super().__init__(spec, context)
         self.replicas = ReplicaSet()

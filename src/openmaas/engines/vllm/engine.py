@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 class VLLMChatEngine(ChatEngine):
     capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "reasoning", "vision"})
+    requires: ClassVar[tuple[str, ...]] = ("vllm",)
     applies_grammars: ClassVar[bool] = True
 
     def __init__(self, spec: ModelSpec, context: EngineContext) -> None:
