@@ -41,6 +41,7 @@ class OpenVINOChatEngine(ChatEngine):
     # which of these a given model really supports. Images need the transformers engine.
     capabilities: ClassVar[frozenset[str]] = frozenset({"tools", "reasoning"})
     applies_grammars: ClassVar[bool] = True
+    requires: ClassVar[tuple[str, ...]] = ("openvino_genai", "openvino_tokenizers", "gguf", "transformers")
 
     def __init__(self, spec: ModelSpec, context: EngineContext) -> None:
         super().__init__(spec, context)
