@@ -50,6 +50,7 @@ from openmaas.domain.chat import (
     Usage,
 )
 from openmaas.domain.errors import EngineFailure
+from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageJob, ProgressCallback
 from openmaas.engines.base import ChatEngine, EngineStats, ImageEngine
 
@@ -78,6 +79,12 @@ class ScriptedChatEngine(ChatEngine):
         self.received: list[ChatRequest] = []
         self.running = 0
         self.cancelled = 0
+        # What the model's own files would recommend (generation_config.json), as a real engine reads it.
+        self._model_defaults = GenerationDefaults(**options.get("model_defaults", {}))
+
+    @property
+    def model_defaults(self) -> GenerationDefaults:
+        return self._model_defaults
 
     def count_tokens(self, request: ChatRequest) -> int:
         return sum(len(split_tokens(m.text)) + 3 for m in request.messages)
