@@ -66,6 +66,7 @@ task = "chat"
 engine = "{engine}"
 weights = "{tiny}"
 context_length = 4096
+default_max_tokens = 100
 [models.options]
 {EXACT_OPTIONS[engine]}
 max_batch_size = 2

@@ -90,6 +90,14 @@ def running(server: ServerProcess) -> float:
     raise AssertionError("no running gauge")
 
 
+def test_an_answer_without_max_tokens_ends_at_the_default(client: OpenAI) -> None:
+    completion = client.chat.completions.create(model=LONG, messages=ASK)  # room for 4000 tokens
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage is not None and completion.usage.completion_tokens == 100
+    listed = {model.id: model for model in client.models.list()}
+    assert (listed[LONG].model_extra or {})["generation_defaults"]["max_tokens"] == 100
+
+
 def test_stream_cut_by_the_client_frees_the_engine(tiny_server: ServerProcess, client: OpenAI) -> None:
     # 4000 tokens: long enough that the answer outlasts the client on the fastest engine.
     stream = client.chat.completions.create(model=LONG, messages=ASK, max_tokens=4000, stream=True)
