@@ -12,6 +12,7 @@ from openmaas.api.anthropic.format import EventEncoder, message_body, message_id
 from openmaas.api.anthropic.schemas import MessagesRequest
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import DialectRoute, JSONBody, as_openmaas_error, request_id_of
+from openmaas.api.wire import to_internal
 from openmaas.domain.chat import ChatEvent
 from openmaas.services.chat import ChatCall, Choice
 
@@ -34,7 +35,7 @@ async def create_message(
     body: MessagesRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:
     note_model(request, body.model)
-    call = await services.chat.start(caller, body.to_internal())
+    call = await services.chat.start(caller, to_internal(body))
     message = message_id()
     headers = {**call.headers, "request-id": request_id_of(request)}
     if not body.stream:
@@ -77,5 +78,5 @@ async def count_tokens(
     body: CountTokensRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> JSONBody:
     note_model(request, body.model)
-    tokens = await services.chat.count_tokens(caller, body.to_internal())
+    tokens = await services.chat.count_tokens(caller, to_internal(body))
     return JSONBody({"input_tokens": tokens}, headers={"request-id": request_id_of(request)})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Request
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, request_id_of
 from openmaas.api.images.schemas import ImageGenerationBody, flag
+from openmaas.api.wire import to_internal
 from openmaas.domain.errors import EngineFailure
 from openmaas.domain.tasks import TaskStatus
 
@@ -28,7 +29,7 @@ async def create_images(
     note_model(request, body.model)
     wait = not flag(async_mode, ASYNC_HEADER)
     images = services.images
-    submission = await images.submit(caller, body.to_internal(), request_id_of(request))
+    submission = await images.submit(caller, to_internal(body), request_id_of(request))
     task = submission.task
     if not wait:
         return JSONBody(

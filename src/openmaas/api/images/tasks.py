@@ -4,6 +4,7 @@ extension, for galleries)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -16,14 +17,15 @@ from openmaas.domain.errors import InvalidRequest
 router = APIRouter(route_class=OpenAIRoute)
 TaskType = Annotated[str | None, Header(alias="X-ModelScope-Task-Type")]
 MAX_PAGE = 100
+_DIGITS = re.compile(r"[0-9]{1,3}")  # ASCII only: `isdecimal` also takes "٣"
 
 
 def page_size(text: str | None) -> int:
     if text is None:
         return 20
-    if not text.isdecimal() or not 1 <= int(text) <= MAX_PAGE:
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
         raise InvalidRequest(
-            f"limit must be a whole number from 1 to {MAX_PAGE}, not {text!r}.", param="limit"
+            f"limit must be a whole number from 1 to {MAX_PAGE}, not {text[:20]!r}.", param="limit"
         )
     return int(text)
 

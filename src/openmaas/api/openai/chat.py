@@ -12,6 +12,7 @@ from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, as_openmaas_error
 from openmaas.api.openai.format import DONE, ChunkEncoder, completion_body, completion_id
 from openmaas.api.openai.schemas import ChatCompletionRequest
+from openmaas.api.wire import to_internal
 from openmaas.services.chat import ChatCall, Choice
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ async def create_chat_completion(
     body: ChatCompletionRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:
     note_model(request, body.model)
-    call = await services.chat.start(caller, body.to_internal())
+    call = await services.chat.start(caller, to_internal(body))
     completion = completion_id()
     if not body.stream:
         result = await call.collect()
@@ -61,7 +62,7 @@ async def _sse(
     except Exception as exc:
         error = as_openmaas_error(exc)
         log.warning("stream ended by an error", extra={"status": error.status, "kind": error.kind})
-        yield ChunkEncoder.error(error.message, error.kind)
+        yield ChunkEncoder.error(error)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     yield DONE
