@@ -102,7 +102,7 @@ def create_app(
         the_catalog = _without_local_image_models(the_catalog)
     the_registry = registry if registry is not None else default_registry()
     engines = EngineManager(the_catalog, the_registry, settings.data_dir, weights_resolver(settings))
-    metrics = Metrics(engines.stats)
+    metrics = Metrics(engines.stats, engines.has)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,8 @@
 """Structured logs: one JSON object per line on stderr, with the request id of the request being served.
 
 What may be logged: ids, names, model ids, counts, durations, statuses. What may not: access tokens,
-Authorization headers, prompt or answer text (unless the operator sets `log_prompts`).
+Authorization headers, prompt or answer text (unless the operator sets `log_prompts`). Every record
+passes `openmaas.redaction.RedactingFilter` first (bounded fields, token-shaped text redacted).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from openmaas.redaction import RedactingFilter
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
@@ -40,13 +43,14 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
