@@ -25,6 +25,7 @@ from openmaas.access.metering import Metering
 from openmaas.api import admin, health
 from openmaas.api.anthropic import messages
 from openmaas.api.anthropic.format import render_anthropic_error
+from openmaas.api.calls import CallMiddleware
 from openmaas.api.console import account
 from openmaas.api.console.static import ConsoleAssets, console_router
 from openmaas.api.errors import as_openmaas_error, render_openai_error, request_id_of
@@ -34,6 +35,7 @@ from openmaas.api.openai import chat, embeddings, models, usage
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.domain.models import ModelSpec
+from openmaas.draining import Drain
 from openmaas.engines.manager import EngineManager
 from openmaas.engines.registry import EngineRegistry, default_registry
 from openmaas.fetch import FetchPolicy, ImageFetcher
@@ -70,6 +72,7 @@ class Services:
     metrics: Metrics
     started_at: int
     accounts: AccountService
+    drain: Drain
 
 
 def render_error_for_path(path: str, error: OpenMaaSError, request_id: str) -> Response:
@@ -103,6 +106,7 @@ def create_app(
     the_registry = registry if registry is not None else default_registry()
     engines = EngineManager(the_catalog, the_registry, settings.data_dir, weights_resolver(settings))
     metrics = Metrics(engines.stats, engines.has)
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,12 +123,13 @@ def create_app(
             quota_day=quota_day,
             metering=metering,
             engines=engines,
-            chat=ChatService(engines, metering, metrics, chat_images(settings)),
+            chat=ChatService(engines, metering, metrics, chat_images(settings), drain),
             embeddings=EmbeddingService(engines, metering, metrics),
             images=images,
             metrics=metrics,
             started_at=int(time.time()),
             accounts=AccountService(settings, store, counter, quota_day, engines, metering),
+            drain=drain,
         )
         app.state.services = services
         engines.start()
@@ -154,6 +159,8 @@ def create_app(
         app.include_router(router)
     app.include_router(console_router(ConsoleAssets.load()))
     _install_fallback_errors(app)
+    app.state.drain = drain  # for the server's signal handling, which may come before the lifespan
+    app.add_middleware(CallMiddleware, drain=drain, render_error=render_error_for_path)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

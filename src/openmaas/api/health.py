@@ -1,4 +1,5 @@
-"""`/healthz` (the process is up), `/readyz` (the preloaded models are ready) and `/metrics`."""
+"""`/healthz` (the process is up), `/readyz` (the preloaded models are ready, and the server is not
+shutting down) and `/metrics`."""
 
 from __future__ import annotations
 
@@ -18,10 +19,9 @@ async def healthz() -> JSONBody:
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> JSONBody:
     models = services.engines.status()
-    ready = services.engines.ready
-    return JSONBody(
-        {"status": "ready" if ready else "loading", "models": models}, status_code=200 if ready else 503
-    )
+    ready = "ready" if services.engines.ready else "loading"
+    status = "draining" if services.drain.draining else ready
+    return JSONBody({"status": status, "models": models}, status_code=200 if status == "ready" else 503)
 
 
 @router.get("/metrics")

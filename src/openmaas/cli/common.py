@@ -14,7 +14,16 @@ from openmaas.settings import Settings
 from openmaas.store import open_store
 from openmaas.store.base import QuotaCounter, RecordStore
 
-_FLAG_SETTINGS = ("data_dir", "models_file", "host", "port", "database_url", "redis_url", "worker_url")
+_FLAG_SETTINGS = (
+    "data_dir",
+    "models_file",
+    "host",
+    "port",
+    "database_url",
+    "redis_url",
+    "worker_url",
+    "shutdown_grace",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

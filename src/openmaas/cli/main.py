@@ -1,6 +1,6 @@
 """The `openmaas` command: argument parsing and dispatch to one module per command group.
 
-    openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE]
+    openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE] [--shutdown-grace SECONDS]
     openmaas users add NAME [--daily-limit N] [--model-daily-limit N] [--admin]
     openmaas users list | users set NAME [--daily-limit N] [--model-daily-limit N]
     openmaas tokens create NAME | tokens list [NAME] | tokens revoke TOKEN_OR_PREFIX
@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        metavar="SECONDS",
+        help="seconds running calls may take to finish after SIGTERM (default 25; $OPENMAAS_SHUTDOWN_GRACE)",
+    )
     serve.add_argument(
         "--local-token",
         action="store_true",

@@ -5,8 +5,11 @@ request's images (400, see `vision.py`), gets its engine (503 while loading), fe
 with the reason), reserves one call of quota (429), and returns a `ChatCall`. Iterating the call yields
 `(choice_index, event)` pairs from the engine; when the iteration ends the call settles itself:
 
-- the answer completed, or the client went away mid-stream → counted, tokens written to the ledger;
-- the engine failed, or found the input invalid → the call is given back (not counted).
+- the answer completed, or the client went away (mid-stream, or before a non-streamed answer) →
+  counted, tokens written to the ledger;
+- the engine failed, or found the input invalid → the call is given back (not counted);
+- the server's shutdown grace ended before the answer did → the call ends with `ShuttingDown` (503)
+  and is given back (see `openmaas.draining`).
 
 Both dialects (OpenAI, Anthropic) run through here and only differ in how they format the events.
 """
@@ -32,7 +35,9 @@ from openmaas.domain.chat import (
     ToolCallDelta,
     Usage,
 )
+from openmaas.domain.errors import ShuttingDown
 from openmaas.domain.models import ModelSpec, Task
+from openmaas.draining import SHUTDOWN, Drain, cancelled_by
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.manager import EngineManager
 from openmaas.grammars import grammar_for
@@ -102,6 +107,7 @@ class ChatCall:
         ticket: Ticket,
         metrics: Metrics,
         started: float,
+        drain: Drain,
     ) -> None:
         self.spec = spec
         self.request = request
@@ -109,6 +115,7 @@ class ChatCall:
         self.ticket = ticket
         self.metrics = metrics
         self.started = started
+        self.drain = drain
         self.created = int(time.time())
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -122,11 +129,23 @@ class ChatCall:
     async def __aiter__(self) -> AsyncIterator[Choice]:
         finished = False
         first = True
+        choices = self._choices()
+        # The drain cancels this call's task only while it waits for the engine; in between it flags it.
+        work = self.drain.track(None)
         try:
-            async for index, event in self._choices():
+            while True:
+                if work.stopping:
+                    raise ShuttingDown()
+                work.task = asyncio.current_task()
+                try:
+                    index, event = await anext(choices)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    work.task = None
                 if first and not isinstance(event, Usage):
                     first = False
-                    self.metrics.ttft.labels(self.request.model).observe(time.perf_counter() - self.started)
+                    self.metrics.ttft.labels(self.spec.id).observe(time.perf_counter() - self.started)
                 if isinstance(event, Usage):
                     self._usage_seen += 1
                     self.prompt_tokens = max(self.prompt_tokens, event.prompt_tokens)
@@ -137,14 +156,22 @@ class ChatCall:
                 yield index, event
             finished = True
         except BaseException as exc:
-            if counts_as_answered(exc):
-                await self._settle_partial()
-            else:
-                await self.ticket.refund()
+            await self._ended_early(exc)
+            if cancelled_by(exc, SHUTDOWN):
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                raise ShuttingDown() from None
             raise
         finally:
+            self.drain.untrack(work)
+            await _close(choices)
             if finished:
                 self._settle()
+
+    async def _ended_early(self, exc: BaseException) -> None:
+        if counts_as_answered(exc):
+            await self._settle_partial()
+        else:
+            await self.ticket.refund()
 
     def _stream(self) -> AsyncIterator[ChatEvent]:
         stream = self.engine.stream(self.request)
@@ -173,7 +200,7 @@ class ChatCall:
 
     def _settle(self) -> None:
         usage = Usage(self.prompt_tokens, self.completion_tokens)
-        self.metrics.observe_tokens(self.request.model, usage.prompt_tokens, usage.completion_tokens)
+        self.metrics.observe_tokens(self.spec.id, usage.prompt_tokens, usage.completion_tokens)
         self.ticket.settle(usage)
 
     @property
@@ -226,7 +253,7 @@ async def _merged(streams: list[AsyncIterator[ChatEvent]]) -> AsyncIterator[Choi
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _close(stream: AsyncIterator[ChatEvent]) -> None:
+async def _close(stream: AsyncIterator[object]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
@@ -250,11 +277,12 @@ def prepare_request(spec: ModelSpec, engine: ChatEngine, request: ChatRequest) -
 
 class ChatService:
     def __init__(
-        self, engines: EngineManager, metering: Metering, metrics: Metrics, images: ChatImages
+        self, engines: EngineManager, metering: Metering, metrics: Metrics, images: ChatImages, drain: Drain
     ) -> None:
         self.engines = engines
         self.metrics = metrics
         self.images = images
+        self.drain = drain
         self.gate = ModelGate(engines, metering, metrics)
 
     async def close(self) -> None:
@@ -271,7 +299,7 @@ class ChatService:
         request = prepare_request(spec, engine, request)
         request = await self.images.fetch(request)
         ticket = await self.gate.reserve(caller, spec)
-        return ChatCall(spec, request, engine, ticket, self.metrics, started)
+        return ChatCall(spec, request, engine, ticket, self.metrics, started, self.drain)
 
     async def count_tokens(self, caller: Caller, request: ChatRequest) -> int:
         spec = self.chat_spec(caller, request.model)

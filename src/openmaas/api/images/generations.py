@@ -1,7 +1,10 @@
-"""`POST /v1/images/generations`: a task at once (`X-ModelScope-Async-Mode: true`) or the images when done."""
+"""`POST /v1/images/generations`: a task at once (`X-ModelScope-Async-Mode: true`) or the images when done.
+
+A client that waits for its images and goes away cancels its task (it has no task id to read it by)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Annotated, Any
 
@@ -13,6 +16,7 @@ from openmaas.api.images.schemas import ImageGenerationBody, flag
 from openmaas.api.wire import to_internal
 from openmaas.domain.errors import EngineFailure
 from openmaas.domain.tasks import TaskStatus
+from openmaas.draining import DISCONNECTED, cancelled_by
 
 router = APIRouter(route_class=OpenAIRoute)
 ASYNC_HEADER = "X-ModelScope-Async-Mode"
@@ -35,7 +39,12 @@ async def create_images(
         return JSONBody(
             {"task_id": task.id, "request_id": request_id_of(request)}, headers=submission.headers
         )
-    task = await images.wait(task.id)
+    try:
+        task = await images.wait(task.id)
+    except asyncio.CancelledError as exc:
+        if cancelled_by(exc, DISCONNECTED):  # nobody is left to read the images: stop making them
+            await images.cancel(caller, task.id)
+        raise
     if task.status is not TaskStatus.SUCCEED:
         error = task.error
         failure = EngineFailure(
