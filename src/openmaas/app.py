@@ -32,6 +32,7 @@ from openmaas.api.errors import as_openmaas_error, render_openai_error, request_
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
 from openmaas.api.openai import chat, embeddings, models, usage
+from openmaas.api.openapi import openapi_document
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.domain.models import ModelSpec
@@ -159,6 +160,7 @@ def create_app(
         app.include_router(router)
     app.include_router(console_router(ConsoleAssets.load()))
     _install_fallback_errors(app)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     app.state.drain = drain  # for the server's signal handling, which may come before the lifespan
     app.add_middleware(CallMiddleware, drain=drain, render_error=render_error_for_path)
     app.add_middleware(

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Header, Request
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, request_id_of
+from openmaas.api.images.responses import ImagesResult, TaskSubmitted
 from openmaas.api.images.schemas import ImageGenerationBody, flag
+from openmaas.api.openapi import MODEL_CALL, errors
 from openmaas.api.wire import to_internal
 from openmaas.domain.errors import EngineFailure
 from openmaas.domain.tasks import TaskStatus
@@ -22,7 +24,10 @@ router = APIRouter(route_class=OpenAIRoute)
 ASYNC_HEADER = "X-ModelScope-Async-Mode"
 
 
-@router.post("/v1/images/generations")
+@router.post(
+    "/v1/images/generations",
+    responses={200: {"model": TaskSubmitted | ImagesResult}, **errors(*MODEL_CALL)},
+)
 async def create_images(
     body: ImageGenerationBody,
     caller: CurrentCaller,

@@ -11,7 +11,9 @@ from fastapi import APIRouter, Header, Request
 
 from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute, request_id_of
+from openmaas.api.images.responses import Task, TaskList
 from openmaas.api.images.schemas import check_task_type, task_body, task_input
+from openmaas.api.openapi import errors
 from openmaas.domain.errors import InvalidRequest
 
 router = APIRouter(route_class=OpenAIRoute)
@@ -30,7 +32,7 @@ def page_size(text: str | None) -> int:
     return int(text)
 
 
-@router.get("/v1/tasks")
+@router.get("/v1/tasks", responses={200: {"model": TaskList}, **errors(400, 401)})
 async def list_tasks(
     caller: CurrentCaller,
     services: ServicesDep,
@@ -61,7 +63,7 @@ async def list_tasks(
     )
 
 
-@router.get("/v1/tasks/{task_id}")
+@router.get("/v1/tasks/{task_id}", responses={200: {"model": Task}, **errors(400, 401, 404)})
 async def get_task(
     task_id: str, caller: CurrentCaller, services: ServicesDep, request: Request, task_type: TaskType = None
 ) -> JSONBody:
@@ -71,7 +73,7 @@ async def get_task(
     return JSONBody(task_body(task, urls, request_id_of(request)))
 
 
-@router.delete("/v1/tasks/{task_id}")
+@router.delete("/v1/tasks/{task_id}", responses={200: {"model": Task}, **errors(400, 401, 404)})
 async def cancel_task(
     task_id: str, caller: CurrentCaller, services: ServicesDep, request: Request, task_type: TaskType = None
 ) -> JSONBody:

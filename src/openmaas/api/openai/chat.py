@@ -11,7 +11,9 @@ from fastapi.responses import StreamingResponse
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, as_openmaas_error
 from openmaas.api.openai.format import DONE, ChunkEncoder, completion_body, completion_id
+from openmaas.api.openai.responses import ChatCompletion
 from openmaas.api.openai.schemas import ChatCompletionRequest
+from openmaas.api.openapi import MODEL_CALL, STREAM, errors
 from openmaas.api.wire import to_internal
 from openmaas.services.chat import ChatCall, Choice
 
@@ -19,7 +21,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.post("/v1/chat/completions")
+@router.post(
+    "/v1/chat/completions",
+    responses={200: {"model": ChatCompletion, "content": STREAM}, **errors(*MODEL_CALL)},
+)
 async def create_chat_completion(
     body: ChatCompletionRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:

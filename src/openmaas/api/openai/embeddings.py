@@ -19,6 +19,8 @@ from pydantic import Field
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openai.responses import EmbeddingList
+from openmaas.api.openapi import MODEL_CALL, errors
 from openmaas.api.wire import Lenient, to_internal
 from openmaas.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from openmaas.domain.errors import InvalidRequest
@@ -104,7 +106,7 @@ def embeddings_body(result: EmbeddingResult, *, model: str, encoding: str) -> di
     }
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", responses={200: {"model": EmbeddingList}, **errors(*MODEL_CALL)})
 async def create_embeddings(
     body: EmbeddingsRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> VectorsBody:

@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openai.responses import ModelEntry, ModelList
+from openmaas.api.openapi import errors
 from openmaas.domain.images import ImageProfile
 from openmaas.domain.models import ModelSpec
 
@@ -46,7 +48,7 @@ def image_entry(profile: ImageProfile) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses={200: {"model": ModelList}, **errors()})
 async def list_models(services: ServicesDep) -> JSONBody:
     created = services.started_at
     images = services.images
@@ -57,7 +59,7 @@ async def list_models(services: ServicesDep) -> JSONBody:
     return JSONBody({"object": "list", "data": data})
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", responses={200: {"model": ModelEntry}, **errors(404)})
 async def get_model(model_id: str, services: ServicesDep) -> JSONBody:
     spec = services.engines.spec(model_id)
     profile = services.images.profile(spec) if spec.task == "image" else None
