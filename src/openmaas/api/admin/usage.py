@@ -29,7 +29,7 @@ def _sums(rows: list[UsageRow], label: str, of: Callable[[UsageRow], str]) -> li
     return sorted(sums.values(), key=lambda total: (-total["calls"], total[label]))
 
 
-@router.get("/admin/api/usage", responses=errors(400))
+@router.get("/admin/api/usage", responses=errors(400, 404))
 async def usage(
     admin: CurrentAdmin,
     services: ServicesDep,
