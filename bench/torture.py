@@ -15,7 +15,7 @@ is the gateway:
    error event, or were cut; the counter against the ledger and the calls actually answered;
 and the server's RSS before and after phases 1-3.
 
-    python -m bench.torture [--streams 1000] [--fuzz-examples 400]
+    python -m bench.torture [--streams 1000] [--fuzz-examples 700]
 """
 
 from __future__ import annotations
@@ -400,7 +400,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--streams", type=int, default=1000)
-    parser.add_argument("--fuzz-examples", type=int, default=400, help="per operation and mode")
+    parser.add_argument("--fuzz-examples", type=int, default=700, help="per operation (over 10,000 requests)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))  # servers inherit it
