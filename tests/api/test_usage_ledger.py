@@ -1,5 +1,5 @@
 """The usage ledger agrees with the quota counters on calls, also after kill -9, and `/v1/usage` and
-`openmaas usage` agree while the server runs.
+`openmaas usage` (the ledger) agree while the server runs.
 
 The ledger used to be written in batches half a second after each answer: 20 calls then kill -9 left
 `/v1/usage` at 20 and `openmaas usage` at 17. Now a call enters the ledger when it is reserved.
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.conftest import Harness
 from tests.servers import ServerProcess, cli, server_process
 
 USER = [{"role": "user", "content": "hi"}]
@@ -95,32 +95,16 @@ def test_ledger_equals_counter_after_kill_9_scaled_out(
         assert ledger_calls(data, "alice")[0] == 25
 
 
-def test_usage_endpoint_and_cli_agree_while_the_server_runs(tmp_path: Path, models_file: Path) -> None:
-    data = tmp_path / "data"
-    cli(data, "users", "add", "alice")
-    headers = {"Authorization": f"Bearer {cli(data, 'tokens', 'create', 'alice').stdout.strip()}"}
-    with server_process(data, models_file) as server:
-        for count in (1, 7):
-            for _ in range(count):
-                answer = httpx.post(
-                    f"{server.base_url}/v1/chat/completions",
-                    json={"model": "test/scripted", "messages": USER},
-                    headers=headers,
-                )
-                assert answer.status_code == 200
-            usage = httpx.get(f"{server.base_url}/v1/usage", headers=headers).json()
-            calls, _ = ledger_calls(data, "alice")
-            assert usage["used"] == calls
-        refused = httpx.post(
-            f"{server.base_url}/v1/chat/completions",
-            json={"model": "test/broken", "messages": USER},
-            headers=headers,
-        )
-        assert refused.status_code == 500
-        usage = httpx.get(f"{server.base_url}/v1/usage", headers=headers).json()
-        assert usage["used"] == ledger_calls(data, "alice")[0] == 8
-        # Token counts follow within the ledger's write interval (half a second).
-        time.sleep(1)
-        usage = httpx.get(f"{server.base_url}/v1/usage", headers=headers).json()
-        tokens = sum(model["completion_tokens"] for model in usage["models"])
-        assert ledger_calls(data, "alice")[1] == tokens > 0
+async def test_usage_endpoint_and_ledger_agree_at_once(harness: Harness) -> None:
+    """`GET /v1/usage` (the counters) and the ledger `openmaas usage` reads, right after each call."""
+    today = harness.services.quota_day.today()
+
+    async def ledger() -> int:
+        return sum(row.calls for row in await harness.services.store.usage(today, today, "alice"))
+
+    for model, status in (("test/scripted", 200), ("test/slow", 200), ("test/broken", 500)):
+        answer = await harness.chat({"model": model, "messages": USER})
+        assert answer.status_code == status
+        usage = (await harness.client.get("/v1/usage", headers=harness.auth)).json()
+        assert usage["used"] == await ledger()
+    assert usage["used"] == 2
