@@ -7,7 +7,8 @@ an answer (even one cut short by the client) count.
 The usage ledger (calls and tokens per user, model and day) always agrees with the counters on calls:
 a call is written to it when it is reserved and taken out again when it is given back, in the counter's
 own transaction when the counters live in the ledger's database (`QuotaCounter.records_calls`), else
-right after it (Redis counters: only a crash between those two writes could set them apart). So a
+right after it, group-committed (`call_ledger.py`; Redis counters: only a crash between those two
+writes could set them apart, and a call whose ledger write fails is given back with a 503). So a
 process killed at any moment loses no call from the ledger. Token counts follow after the answer, off
 the response path, in batches: the tokens of the last `LEDGER_INTERVAL` seconds are summed per user,
 day and model and written together (one upsert per row instead of a transaction per call).
@@ -21,10 +22,11 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from openmaas.access.call_ledger import CallLedger
 from openmaas.access.clock import QuotaDay, format_duration
 from openmaas.domain.accounts import Caller
 from openmaas.domain.chat import Usage
-from openmaas.domain.errors import QuotaExceeded
+from openmaas.domain.errors import Overloaded, QuotaExceeded
 from openmaas.domain.models import ModelSpec
 from openmaas.settings import Settings
 from openmaas.store.base import QuotaCounter, QuotaState, RecordStore
@@ -111,6 +113,7 @@ class Metering:
         self._unwritten: dict[tuple[int, date, str], list[int]] = {}  # key -> [prompt, completion]
         self._writer: asyncio.Task[None] | None = None
         self._write_now = asyncio.Event()
+        self._calls = CallLedger(ledger)
 
     async def reserve(self, caller: Caller, spec: ModelSpec) -> Ticket:
         """Count one call for `caller` on `spec`, or raise `QuotaExceeded` (429) naming the limit."""
@@ -129,17 +132,19 @@ class Metering:
         if not state.accepted:
             raise self._exceeded(caller, spec, state, seconds, headers)
         if not self.counter.records_calls:
-            await self._record_calls(caller.user.id, today, spec.id, 1)
+            try:
+                await self._calls.add(caller.user.id, today, spec.id, 1)
+            except Exception as exc:
+                log.exception("could not write a call to the usage ledger; it is given back")
+                await self.counter.release(caller.user.id, today, spec.id)
+                raise Overloaded("The usage ledger is unavailable; retry shortly.", retry_after=2) from exc
         return Ticket(self, caller, spec.id, today, headers)
 
     async def give_back(self, user_id: int, day: date, model: str) -> None:
         """Take back one reserved call: from the counters and from the ledger."""
         await self.counter.release(user_id, day, model)
         if not self.counter.records_calls:
-            await self._record_calls(user_id, day, model, -1)
-
-    async def _record_calls(self, user_id: int, day: date, model: str, calls: int) -> None:
-        await self.ledger.record_usage(user_id, day, model, calls=calls, prompt_tokens=0, completion_tokens=0)
+            await self._calls.add(user_id, day, model, -1)
 
     def _exceeded(
         self, caller: Caller, spec: ModelSpec, state: QuotaState, seconds: int, headers: dict[str, str]

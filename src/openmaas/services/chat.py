@@ -157,8 +157,9 @@ class ChatCall:
             finished = True
         except BaseException as exc:
             await self._ended_early(exc)
-            if cancelled_by(exc, SHUTDOWN):
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            task = asyncio.current_task()
+            if cancelled_by(exc, SHUTDOWN) and task is not None:
+                task.uncancel()  # the shutdown's cancellation ends here, as an error of the call
                 raise ShuttingDown() from None
             raise
         finally:
