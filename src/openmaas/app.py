@@ -25,6 +25,7 @@ from openmaas.access.metering import Metering
 from openmaas.api import admin, health
 from openmaas.api.anthropic import messages
 from openmaas.api.anthropic.format import render_anthropic_error
+from openmaas.api.calls import CallMiddleware
 from openmaas.api.console import account
 from openmaas.api.console.static import ConsoleAssets, console_router
 from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
@@ -32,10 +33,12 @@ from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
 from openmaas.api.mistakes import misplaced_api_path, wrong_method
 from openmaas.api.openai import chat, embeddings, models, usage
+from openmaas.api.openapi import openapi_document
 from openmaas.api.responses import routes as responses
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.domain.models import ModelSpec
+from openmaas.draining import Drain
 from openmaas.engines.manager import EngineManager
 from openmaas.engines.registry import EngineRegistry, default_registry
 from openmaas.fetch import FetchPolicy, ImageFetcher
@@ -74,6 +77,7 @@ class Services:
     started_at: int
     accounts: AccountService
     responses: ResponseService
+    drain: Drain
 
 
 def render_error_for_path(path: str, error: OpenMaaSError, request_id: str) -> Response:
@@ -106,7 +110,8 @@ def create_app(
         the_catalog = _without_local_image_models(the_catalog)
     the_registry = registry if registry is not None else default_registry()
     engines = EngineManager(the_catalog, the_registry, settings.data_dir, weights_resolver(settings))
-    metrics = Metrics(engines.stats)
+    metrics = Metrics(engines.stats, engines.has)
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -128,6 +133,7 @@ def create_app(
                 metering,
                 metrics,
                 chat_images(settings),
+                drain,
                 default_max_tokens=settings.default_max_tokens,
             ),
             embeddings=EmbeddingService(engines, metering, metrics),
@@ -136,6 +142,7 @@ def create_app(
             started_at=int(time.time()),
             accounts=AccountService(settings, store, counter, quota_day, engines, metering),
             responses=ResponseService(response_store(store), settings.response_retention_hours),
+            drain=drain,
         )
         app.state.services = services
         engines.start()
@@ -168,6 +175,9 @@ def create_app(
         app.include_router(router)
     app.include_router(console_router(ConsoleAssets.load()))
     _install_fallback_errors(app)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    app.state.drain = drain  # for the server's signal handling, which may come before the lifespan
+    app.add_middleware(CallMiddleware, drain=drain, render_error=render_error_for_path)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -195,7 +195,7 @@ class ImageFetcher:
     async def _body(self, response: httpx.Response, field: str) -> bytes:
         limit = self.policy.max_bytes
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared[:20]) > limit:
             raise _refused(field, f"the image is larger than {limit} bytes")
         body = bytearray()
         try:

@@ -5,7 +5,8 @@ short line per record, coloured on a terminal, for the person watching the serve
 picks `text` when stderr is a terminal and `json` otherwise (`--log-format`, `OPENMAAS_LOG_FORMAT`).
 
 What may be logged: ids, names, model ids, counts, durations, statuses. What may not: access tokens,
-Authorization headers, prompt or answer text (unless the operator sets `log_prompts`).
+Authorization headers, prompt or answer text (unless the operator sets `log_prompts`). Every record
+passes `openmaas.redaction.RedactingFilter` first (bounded fields, token-shaped text redacted).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TextIO
 
 import orjson
+
+from openmaas.redaction import RedactingFilter
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 
@@ -47,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -143,6 +146,7 @@ def log_formatter(log_format: LogFormat, stream: TextIO) -> logging.Formatter:
 def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(log_formatter(log_format, sys.stderr))
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,5 +1,9 @@
 """Prometheus metrics, one registry per app (no module-level state), served at `/metrics`.
 
+Labels never take what a caller sent as such: `route` is the route's template (`unmatched` for none),
+and `model` a model id this server serves, `other` for any other name a request gave (empty when the
+request names none).
+
 - `openmaas_requests_total{route,model,status}` and `openmaas_request_duration_seconds{route,model}`
 - `openmaas_time_to_first_token_seconds{model}`
 - `openmaas_tokens_total{model,direction}` (direction: in = prompt, out = completion)
@@ -22,6 +26,8 @@ from openmaas.engines.base import EngineStats
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+#: The `model` label of requests that named a model this server does not serve.
+OTHER_MODEL = "other"
 
 
 class _EngineCollector(Collector):
@@ -46,7 +52,11 @@ class _EngineCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, engine_stats: Callable[[], dict[str, EngineStats]]) -> None:
+    def __init__(
+        self, engine_stats: Callable[[], dict[str, EngineStats]], serves: Callable[[str], bool]
+    ) -> None:
+        """`serves(model)`: whether a model id is one of this server's (the only ones used as labels)."""
+        self._serves = serves
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "openmaas_requests",
@@ -79,7 +89,11 @@ class Metrics:
         )
         self.registry.register(_EngineCollector(engine_stats))
 
+    def model_label(self, model: str) -> str:
+        return model if not model or self._serves(model) else OTHER_MODEL
+
     def observe_request(self, route: str, model: str, status: int, seconds: float) -> None:
+        model = self.model_label(model)
         self.requests.labels(route, model, str(status)).inc()
         self.latency.labels(route, model).observe(seconds)
 

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     )
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
+    shutdown_grace: float = Field(
+        default=25.0,
+        ge=0,
+        le=3600,
+        description="Seconds that running calls get to finish after SIGTERM before they are ended with an "
+        "error event (see docs/deployment.md#shutdown).",
+    )
     log_level: str = "INFO"
     log_format: Literal["auto", "text", "json"] = Field(
         default="auto",

@@ -2,10 +2,16 @@
 
 A call is counted when it is accepted (valid, allowed, within both limits). It is given back when it
 then fails on our side or turns out invalid once the engine sees it, so that only calls that produced
-an answer (even one cut short by the client) count. The ledger of tokens per user, model and day is
-written after the answer, off the response path, in batches: the calls and tokens of the last
-`LEDGER_INTERVAL` seconds are summed per user, day and model and written together (one upsert per
-row instead of a transaction per call; the counters that enforce quotas are not delayed by this).
+an answer (even one cut short by the client) count.
+
+The usage ledger (calls and tokens per user, model and day) always agrees with the counters on calls:
+a call is written to it when it is reserved and taken out again when it is given back, in the counter's
+own transaction when the counters live in the ledger's database (`QuotaCounter.records_calls`), else
+right after it, group-committed (`call_ledger.py`; Redis counters: only a crash between those two
+writes could set them apart, and a call whose ledger write fails is given back with a 503). So a
+process killed at any moment loses no call from the ledger. Token counts follow after the answer, off
+the response path, in batches: the tokens of the last `LEDGER_INTERVAL` seconds are summed per user,
+day and model and written together (one upsert per row instead of a transaction per call).
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
+from openmaas.access.call_ledger import CallLedger
 from openmaas.access.clock import QuotaDay, format_duration
 from openmaas.domain.accounts import Caller
 from openmaas.domain.chat import Usage
-from openmaas.domain.errors import QuotaExceeded
+from openmaas.domain.errors import Overloaded, QuotaExceeded
 from openmaas.domain.models import ModelSpec
 from openmaas.settings import Settings
 from openmaas.store.base import QuotaCounter, QuotaState, RecordStore
@@ -92,7 +99,7 @@ class Ticket:
         if self._done:
             return
         self._done = True
-        await self._metering.counter.release(self.caller.user.id, self.day, self.model)
+        await self._metering.give_back(self.caller.user.id, self.day, self.model)
 
 
 class Metering:
@@ -103,9 +110,10 @@ class Metering:
         self.ledger = ledger
         self.settings = settings
         self.quota_day = quota_day
-        self._unwritten: dict[tuple[int, date, str], list[int]] = {}
+        self._unwritten: dict[tuple[int, date, str], list[int]] = {}  # key -> [prompt, completion]
         self._writer: asyncio.Task[None] | None = None
         self._write_now = asyncio.Event()
+        self._calls = CallLedger(ledger)
 
     async def reserve(self, caller: Caller, spec: ModelSpec) -> Ticket:
         """Count one call for `caller` on `spec`, or raise `QuotaExceeded` (429) naming the limit."""
@@ -123,7 +131,20 @@ class Metering:
         headers = quota_headers(state, seconds)
         if not state.accepted:
             raise self._exceeded(caller, spec, state, seconds, headers)
+        if not self.counter.records_calls:
+            try:
+                await self._calls.add(caller.user.id, today, spec.id, 1)
+            except Exception as exc:
+                log.exception("could not write a call to the usage ledger; it is given back")
+                await self.counter.release(caller.user.id, today, spec.id)
+                raise Overloaded("The usage ledger is unavailable; retry shortly.", retry_after=2) from exc
         return Ticket(self, caller, spec.id, today, headers)
+
+    async def give_back(self, user_id: int, day: date, model: str) -> None:
+        """Take back one reserved call: from the counters and from the ledger."""
+        await self.counter.release(user_id, day, model)
+        if not self.counter.records_calls:
+            await self._calls.add(user_id, day, model, -1)
 
     def _exceeded(
         self, caller: Caller, spec: ModelSpec, state: QuotaState, seconds: int, headers: dict[str, str]
@@ -145,13 +166,14 @@ class Metering:
 
     def record_in_background(self, ticket: Ticket, usage: Usage) -> None:
         key = (ticket.caller.user.id, ticket.day, ticket.model)
+        if not usage.prompt_tokens and not usage.completion_tokens:
+            return
         row = self._unwritten.get(key)
         if row is None:
-            self._unwritten[key] = [1, usage.prompt_tokens, usage.completion_tokens]
+            self._unwritten[key] = [usage.prompt_tokens, usage.completion_tokens]
         else:
-            row[0] += 1
-            row[1] += usage.prompt_tokens
-            row[2] += usage.completion_tokens
+            row[0] += usage.prompt_tokens
+            row[1] += usage.completion_tokens
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_soon())
 
@@ -165,13 +187,13 @@ class Metering:
 
     async def _write(self) -> None:
         batch, self._unwritten = self._unwritten, {}
-        for (user_id, day, model), (calls, prompt_tokens, completion_tokens) in batch.items():
+        for (user_id, day, model), (prompt_tokens, completion_tokens) in batch.items():
             try:
                 await self.ledger.record_usage(
                     user_id,
                     day,
                     model,
-                    calls=calls,
+                    calls=0,
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
                 )

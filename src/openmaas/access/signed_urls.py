@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +22,10 @@ from urllib.parse import urlencode
 from openmaas.domain.errors import PermissionDenied
 
 KEY_FILE = "url-signing.key"
+# What a URL this server signed carries: Unix seconds in ASCII digits, and a hex SHA-256. Anything else
+# (non-ASCII digits that `isdigit` accepts, thousands of digits `int` refuses) is no signature of ours.
+_EXPIRES = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 def load_or_create_secret(data_dir: Path) -> bytes:
@@ -54,10 +59,12 @@ class UrlSigner:
 
     def verify(self, path: str, expires: str | None, signature: str | None) -> None:
         """Raise 403 unless `signature` is this server's for `path` and `expires` is in the future."""
-        if not expires or not signature or not expires.isdigit():
+        if not expires or not signature:
             raise PermissionDenied(
                 "This URL is not signed; use the URL the task returned.", code="unsigned_url"
             )
+        if not _EXPIRES.fullmatch(expires) or not _SIGNATURE.fullmatch(signature):
+            raise PermissionDenied("The URL's signature is not valid.", code="invalid_signature")
         if not hmac.compare_digest(self._signature(path, int(expires)), signature):
             raise PermissionDenied("The URL's signature is not valid.", code="invalid_signature")
         if int(expires) < self._clock():

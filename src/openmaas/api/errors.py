@@ -1,9 +1,10 @@
 """Errors rendered in each route's own dialect.
 
-Routes of a dialect use that dialect's `APIRoute` subclass (`OpenAIRoute`, ...): it catches every
-`OpenMaaSError`, request-validation error and unexpected exception raised while parsing, authenticating
-or running the route, and renders it in the dialect's shape with its status and headers. An unexpected
-exception becomes a 500 whose body says nothing of its internals; the traceback goes to the log.
+Routes of a dialect use that dialect's `APIRoute` subclass (`OpenAIRoute`, ...): it reads the body
+strictly (`body.py`), catches every `OpenMaaSError`, request-validation error and unexpected exception
+raised while parsing, authenticating or running the route, and renders it in the dialect's shape with
+its status and headers. An unexpected exception becomes a 500 whose body says nothing of its internals;
+the traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
+from openmaas.api.body import StrictRequest
 from openmaas.api.mistakes import body_not_json, joined_key
+from openmaas.api.wire import dumps
 from openmaas.domain.errors import (
     AuthenticationFailed,
     EngineFailure,
@@ -50,19 +52,21 @@ class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return dumps(content)
+
+
+def openai_error(error: OpenMaaSError) -> dict[str, Any]:
+    """The `error` object of OpenAI's error shape."""
+    return {
+        "message": error.message,
+        "type": _OPENAI_TYPES.get(error.kind, "server_error"),
+        "param": error.param,
+        "code": error.code,
+    }
 
 
 def render_openai_error(error: OpenMaaSError, request_id: str) -> Response:
-    body = {
-        "error": {
-            "message": error.message,
-            "type": _OPENAI_TYPES.get(error.kind, "server_error"),
-            "param": error.param,
-            "code": error.code,
-        },
-        "request_id": request_id,
-    }
+    body = {"error": openai_error(error), "request_id": request_id}
     return JSONBody(body, status_code=error.status, headers=error.headers)
 
 
@@ -131,7 +135,7 @@ class DialectRoute(APIRoute):
 
         async def handle(request: Request) -> Response:
             try:
-                return await handler(request)
+                return await handler(StrictRequest(request.scope, request.receive))
             except Exception as exc:
                 error = request.scope.get("state", {}).get("body_error") or as_openmaas_error(exc)
                 note_error(request, error)

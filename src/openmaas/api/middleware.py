@@ -2,8 +2,9 @@
 
 It gives the request an id (`x-request-id` on every response, `request_id` in error bodies and logs),
 refuses bodies over the size limit with 413 before they are read, and when the response is complete
-records the request's metrics and writes one access-log line. It never buffers a streamed body and
-never logs headers, tokens or bodies.
+records the request's metrics and writes one access-log line (status 499 for a request that ended
+without a response because its client went away). It never buffers a streamed body and never logs
+headers, tokens or bodies.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from openmaas.metrics import Metrics
 
 access_log = logging.getLogger("openmaas.access")
 _PROBES = frozenset({"/healthz", "/readyz"})
+#: The status logged for a request that ended with no response: its client closed the connection.
+CLIENT_CLOSED = 499
 
 ErrorForPath = Callable[[str, OpenMaaSError, str], Response]
 
@@ -49,15 +52,17 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         context_token = request_id_var.set(request_id)
         status = 500
+        finished = False
         header_id = [(b"x-request-id", request_id.encode())]
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, finished
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *header_id]
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
                 self._finished(scope, status, started)
 
         try:
@@ -67,6 +72,8 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
                 return
             await self.app(scope, self._limited(scope, receive), send_with_id)
+            if not finished:
+                self._finished(scope, CLIENT_CLOSED, started)
         finally:
             request_id_var.reset(context_token)
 

@@ -23,6 +23,7 @@ _FLAG_SETTINGS = (
     "redis_url",
     "worker_url",
     "log_format",
+    "shutdown_grace",
 )
 
 

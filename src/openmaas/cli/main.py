@@ -1,6 +1,7 @@
 """The `openmaas` command: argument parsing and dispatch to one module per command group.
 
     openmaas serve [--host H] [--port P] [--data-dir DIR] [--models FILE] [--log-format auto|text|json]
+                   [--shutdown-grace SECONDS]
     openmaas users add NAME [--daily-limit N] [--model-daily-limit N] [--admin]
     openmaas users list | users set NAME [--daily-limit N] [--model-daily-limit N]
     openmaas tokens create NAME | tokens list [NAME] | tokens revoke TOKEN_OR_PREFIX
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000; 0 picks a free one)")
     _log_format(serve)
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        metavar="SECONDS",
+        help="seconds running calls may take to finish after SIGTERM (default 25; $OPENMAAS_SHUTDOWN_GRACE)",
+    )
     serve.add_argument(
         "--local-token",
         action="store_true",

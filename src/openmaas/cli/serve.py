@@ -19,6 +19,7 @@ from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import opened_store, settings_from
 from openmaas.cli.main import CommandError
 from openmaas.logs import configure_logging
+from openmaas.server import GracefulServer
 from openmaas.settings import Settings
 
 LOCAL_USER = "local"
@@ -83,15 +84,9 @@ def run_serve(args: argparse.Namespace) -> int:
     except CatalogError as exc:
         raise CommandError(str(exc)) from exc
     token = asyncio.run(_local_token(settings)) if args.local_token else None
-    config = uvicorn.Config(
-        create_app(settings, catalog=catalog),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
+    app = create_app(settings, catalog=catalog)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    server = GracefulServer(config, app.state.drain, settings.shutdown_grace)
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(_serve(server, token))
     if not server.started:

@@ -73,6 +73,14 @@ class Overloaded(OpenMaaSError):
         self.headers["Retry-After"] = str(retry_after)
 
 
+class ShuttingDown(Overloaded):
+    """The server is shutting down: it takes no new call, and ends those still running after the grace."""
+
+    def __init__(self, message: str = "The server is shutting down; retry the request.") -> None:
+        super().__init__(message, retry_after=1)
+        self.code = "shutting_down"
+
+
 class EngineFailure(OpenMaaSError):
     """The model engine failed while serving a valid request."""
 

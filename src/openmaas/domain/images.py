@@ -23,7 +23,7 @@ STEPS_RANGE = (1, 100)
 GUIDANCE_RANGE = (1.5, 20.0)
 MAX_IMAGES = 4
 MAX_LORAS = 6
-_SIZE = re.compile(r"\s*(\d{1,5})\s*[xX*×]\s*(\d{1,5})\s*")
+_SIZE = re.compile(r"\s*([0-9]{1,5})\s*[xX*×]\s*([0-9]{1,5})\s*")
 
 ProgressCallback = Callable[[int, int], None]
 """Called by an engine after each denoising step with (steps done, total steps), from the engine's

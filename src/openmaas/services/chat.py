@@ -5,8 +5,11 @@ request's images (400, see `vision.py`), gets its engine (503 while loading), fe
 with the reason), reserves one call of quota (429), and returns a `ChatCall`. Iterating the call yields
 `(choice_index, event)` pairs from the engine; when the iteration ends the call settles itself:
 
-- the answer completed, or the client went away mid-stream → counted, tokens written to the ledger;
-- the engine failed, or found the input invalid → the call is given back (not counted).
+- the answer completed, or the client went away (mid-stream, or before a non-streamed answer) →
+  counted, tokens written to the ledger;
+- the engine failed, or found the input invalid → the call is given back (not counted);
+- the server's shutdown grace ended before the answer did → the call ends with `ShuttingDown` (503)
+  and is given back (see `openmaas.draining`).
 
 Every dialect (OpenAI chat completions, OpenAI Responses, Anthropic) runs through here; they only differ
 in how they format the events.
@@ -33,8 +36,10 @@ from openmaas.domain.chat import (
     ToolCallDelta,
     Usage,
 )
+from openmaas.domain.errors import ShuttingDown
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec, Task
+from openmaas.draining import SHUTDOWN, Drain, cancelled_by
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.manager import EngineManager
 from openmaas.grammars import grammar_for
@@ -104,6 +109,7 @@ class ChatCall:
         ticket: Ticket,
         metrics: Metrics,
         started: float,
+        drain: Drain,
     ) -> None:
         self.spec = spec
         self.request = request
@@ -111,6 +117,7 @@ class ChatCall:
         self.ticket = ticket
         self.metrics = metrics
         self.started = started
+        self.drain = drain
         self.created = int(time.time())
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -124,11 +131,23 @@ class ChatCall:
     async def __aiter__(self) -> AsyncIterator[Choice]:
         finished = False
         first = True
+        choices = self._choices()
+        # The drain cancels this call's task only while it waits for the engine; in between it flags it.
+        work = self.drain.track(None)
         try:
-            async for index, event in self._choices():
+            while True:
+                if work.stopping:
+                    raise ShuttingDown()
+                work.task = asyncio.current_task()
+                try:
+                    index, event = await anext(choices)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    work.task = None
                 if first and not isinstance(event, Usage):
                     first = False
-                    self.metrics.ttft.labels(self.request.model).observe(time.perf_counter() - self.started)
+                    self.metrics.ttft.labels(self.spec.id).observe(time.perf_counter() - self.started)
                 if isinstance(event, Usage):
                     self._usage_seen += 1
                     self.prompt_tokens = max(self.prompt_tokens, event.prompt_tokens)
@@ -139,14 +158,23 @@ class ChatCall:
                 yield index, event
             finished = True
         except BaseException as exc:
-            if counts_as_answered(exc):
-                await self._settle_partial()
-            else:
-                await self.ticket.refund()
+            await self._ended_early(exc)
+            task = asyncio.current_task()
+            if cancelled_by(exc, SHUTDOWN) and task is not None:
+                task.uncancel()  # the shutdown's cancellation ends here, as an error of the call
+                raise ShuttingDown() from None
             raise
         finally:
+            self.drain.untrack(work)
+            await _close(choices)
             if finished:
                 self._settle()
+
+    async def _ended_early(self, exc: BaseException) -> None:
+        if counts_as_answered(exc):
+            await self._settle_partial()
+        else:
+            await self.ticket.refund()
 
     def _stream(self) -> AsyncIterator[ChatEvent]:
         stream = self.engine.stream(self.request)
@@ -175,7 +203,7 @@ class ChatCall:
 
     def _settle(self) -> None:
         usage = Usage(self.prompt_tokens, self.completion_tokens)
-        self.metrics.observe_tokens(self.request.model, usage.prompt_tokens, usage.completion_tokens)
+        self.metrics.observe_tokens(self.spec.id, usage.prompt_tokens, usage.completion_tokens)
         self.ticket.settle(usage)
 
     @property
@@ -228,7 +256,7 @@ async def _merged(streams: list[AsyncIterator[ChatEvent]]) -> AsyncIterator[Choi
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _close(stream: AsyncIterator[ChatEvent]) -> None:
+async def _close(stream: AsyncIterator[object]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
@@ -264,6 +292,7 @@ class ChatService:
         metering: Metering,
         metrics: Metrics,
         images: ChatImages,
+        drain: Drain,
         *,
         default_max_tokens: int,
     ) -> None:
@@ -271,6 +300,7 @@ class ChatService:
         self.metrics = metrics
         self.images = images
         self.server_defaults = GenerationDefaults(max_tokens=default_max_tokens)
+        self.drain = drain
         self.gate = ModelGate(engines, metering, metrics)
 
     async def close(self) -> None:
@@ -287,7 +317,7 @@ class ChatService:
         request = prepare_request(spec, engine, request, self._defaults(spec, engine))
         request = await self.images.fetch(request)
         ticket = await self.gate.reserve(caller, spec)
-        return ChatCall(spec, request, engine, ticket, self.metrics, started)
+        return ChatCall(spec, request, engine, ticket, self.metrics, started, self.drain)
 
     def generation_defaults(self, spec: ModelSpec) -> GenerationDefaults:
         """What a request to this chat model gets for the settings it leaves open (the model's own

@@ -14,6 +14,7 @@ from openmaas.access.metering import Metering, Ticket
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import InvalidRequest, PermissionDenied, QuotaExceeded
 from openmaas.domain.models import ModelSpec, Task
+from openmaas.draining import SHUTDOWN, cancelled_by
 from openmaas.engines.manager import EngineManager
 from openmaas.metrics import Metrics
 
@@ -66,5 +67,6 @@ def wrong_task(spec: ModelSpec, serves: str) -> InvalidRequest:
 
 
 def counts_as_answered(exc: BaseException) -> bool:
-    """A call cut short by the client (cancellation, closed generator) still counts."""
-    return isinstance(exc, asyncio.CancelledError | GeneratorExit)
+    """A call cut short by the client (cancellation, closed generator) still counts; one the server cut
+    at the end of its shutdown grace does not."""
+    return isinstance(exc, asyncio.CancelledError | GeneratorExit) and not cancelled_by(exc, SHUTDOWN)

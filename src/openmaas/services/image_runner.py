@@ -219,7 +219,6 @@ class TaskRunner:
             await self.outputs.delete_keys(keys)
             return
         await self.outputs.delete_input(task.id)
-        await self.quota.settle(done)
         self.average_seconds = 0.8 * self.average_seconds + 0.2 * seconds
         self._ended.labels(task.model, TaskStatus.SUCCEED.value).inc()
         self._duration.labels(task.model).observe(seconds)

@@ -357,10 +357,8 @@ class ImageService:
         else:  # it is running: the work done counts, like a chat stream the client left
             running = [TaskStatus.RUNNING]
             ended = await self.tasks.end_task(task_id, TaskStatus.FAILED, expect=running, error=_CANCELLED)
-            if ended is not None:
-                await self.quota.settle(ended)
-                if self.runner is not None:
-                    self.runner.cancel(task_id)  # at once; workers elsewhere see it at their next step
+            if ended is not None and self.runner is not None:
+                self.runner.cancel(task_id)  # at once; workers elsewhere see it at their next step
         if ended is None:  # it finished meanwhile
             return await self.task_for(caller, task_id)
         await self.outputs.delete_input(task_id)

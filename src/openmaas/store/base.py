@@ -10,6 +10,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import ClassVar
 
 from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
 from openmaas.domain.responses import StoredResponse
@@ -110,7 +111,8 @@ class RecordStore(abc.ABC):
     @abc.abstractmethod
     async def record_usage(
         self, user_id: int, day: date, model: str, *, calls: int, prompt_tokens: int, completion_tokens: int
-    ) -> None: ...
+    ) -> None:
+        """Add to the user's row of the day and model (`calls` is -1 for a call given back)."""
 
     @abc.abstractmethod
     async def usage(
@@ -120,6 +122,10 @@ class RecordStore(abc.ABC):
 
 class QuotaCounter(abc.ABC):
     """Exact daily call counters: with N calls left and M > N concurrent reservations, N succeed."""
+
+    #: True when `reserve` and `release` also count the call in the usage ledger, in the same
+    #: transaction (counters kept in the ledger's own database); otherwise the caller writes the ledger.
+    records_calls: ClassVar[bool] = False
 
     @abc.abstractmethod
     async def reserve(

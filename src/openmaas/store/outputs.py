@@ -24,7 +24,7 @@ from openmaas.domain.errors import NotFound
 
 FILES_PREFIX = "/v1/files/"
 # Keys written before the attempt was part of them (`outputs/<task>/<index>.png`) stay valid.
-_OUTPUT_KEY = re.compile(r"outputs/([A-Za-z0-9_-]{1,64})/(\d{1,4}-)?(\d{1,2})\.png")
+_OUTPUT_KEY = re.compile(r"outputs/([A-Za-z0-9_-]{1,64})/([0-9]{1,4}-)?([0-9]{1,2})\.png")
 _TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

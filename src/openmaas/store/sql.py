@@ -362,10 +362,11 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
             },
         )
 
-    async def record_usage(
-        self, user_id: int, day: date, model: str, *, calls: int, prompt_tokens: int, completion_tokens: int
-    ) -> None:
-        params = {
+    @staticmethod
+    def _ledger_row(
+        user_id: int, day: date, model: str, *, calls: int, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> dict[str, Any]:
+        return {
             "user_id": user_id,
             "day": day,
             "model": model,
@@ -373,6 +374,13 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
         }
+
+    async def record_usage(
+        self, user_id: int, day: date, model: str, *, calls: int, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        params = self._ledger_row(
+            user_id, day, model, calls=calls, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
 
         def upsert(conn: Connection) -> None:
             conn.execute(self._ledger_upsert, params)
@@ -419,6 +427,8 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
             set_={"calls": quota_counters.c.calls + stmt.excluded.calls},
         ).returning(quota_counters.c.calls)
 
+    records_calls = True
+
     async def reserve(
         self,
         user_id: int,
@@ -430,7 +440,8 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
         ttl_seconds: int,
     ) -> QuotaState:
         # Both counters go up in one transaction, which rolls back if either is over its limit. The
-        # first statement is a write, so the database serialises concurrent reservations.
+        # first statement is a write, so the database serialises concurrent reservations. An accepted
+        # call goes into the ledger in the same transaction: a crash cannot leave the two apart.
         def attempt(conn: Connection) -> QuotaState:
             transaction = conn.begin()
             key = {"user_id": user_id, "day": day, "by": 1}
@@ -442,6 +453,7 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
             elif model_limit is not None and used > model_limit:
                 denied_by = "model"
             if denied_by is None:
+                conn.execute(self._ledger_upsert, self._ledger_row(user_id, day, model, calls=1))
                 transaction.commit()
             else:
                 transaction.rollback()
@@ -452,7 +464,7 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
 
     async def release(self, user_id: int, day: date, model: str) -> None:
         def give_back(conn: Connection) -> None:
-            conn.execute(
+            released = conn.execute(
                 update(quota_counters)
                 .where(
                     and_(
@@ -464,6 +476,8 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
                 )
                 .values(calls=quota_counters.c.calls - 1)
             )
+            if released.rowcount:
+                conn.execute(self._ledger_upsert, self._ledger_row(user_id, day, model, calls=-1))
 
         await self._write(give_back)
 

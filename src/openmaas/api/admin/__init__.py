@@ -5,7 +5,8 @@ whatever the web console shows or hides."""
 from fastapi import APIRouter
 
 from openmaas.api.admin import catalog, tokens, usage, users
+from openmaas.api.openapi import errors
 
 router = APIRouter()
 for module in (users, tokens, catalog, usage):
-    router.include_router(module.router)
+    router.include_router(module.router, responses=errors(401, 403))

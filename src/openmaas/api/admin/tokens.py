@@ -7,11 +7,12 @@ from fastapi import APIRouter
 from openmaas.api.console.schemas import token_entry, token_id
 from openmaas.api.deps import CurrentAdmin, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openapi import errors
 
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.get("/admin/api/tokens")
+@router.get("/admin/api/tokens", responses=errors(400))
 async def list_tokens(
     admin: CurrentAdmin, services: ServicesDep, user: str | None = None, active: bool | None = None
 ) -> JSONBody:
@@ -22,6 +23,6 @@ async def list_tokens(
     return JSONBody({"object": "list", "data": [token_entry(t) for t in reversed(tokens)]})
 
 
-@router.delete("/admin/api/tokens/{token}")
+@router.delete("/admin/api/tokens/{token}", responses=errors(404))
 async def revoke_token(token: str, admin: CurrentAdmin, services: ServicesDep) -> JSONBody:
     return JSONBody(token_entry(await services.accounts.revoke(token_id(token))))

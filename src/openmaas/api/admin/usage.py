@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from openmaas.api.console.schemas import day
 from openmaas.api.deps import CurrentAdmin, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openapi import errors
 from openmaas.domain.accounts import UsageRow
 
 router = APIRouter(route_class=OpenAIRoute)
@@ -28,7 +29,7 @@ def _sums(rows: list[UsageRow], label: str, of: Callable[[UsageRow], str]) -> li
     return sorted(sums.values(), key=lambda total: (-total["calls"], total[label]))
 
 
-@router.get("/admin/api/usage")
+@router.get("/admin/api/usage", responses=errors(400, 404))
 async def usage(
     admin: CurrentAdmin,
     services: ServicesDep,

@@ -14,6 +14,7 @@ from openmaas.api.console.schemas import (
 )
 from openmaas.api.deps import CurrentAdmin, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openapi import errors
 
 router = APIRouter(route_class=OpenAIRoute)
 
@@ -37,7 +38,7 @@ async def list_users(admin: CurrentAdmin, services: ServicesDep) -> JSONBody:
     )
 
 
-@router.post("/admin/api/users", status_code=201)
+@router.post("/admin/api/users", status_code=201, responses=errors(400, 413))
 async def add_user(body: NewUserBody, admin: CurrentAdmin, services: ServicesDep) -> JSONBody:
     row = await services.accounts.add_user(
         body.name.strip(),
@@ -48,12 +49,12 @@ async def add_user(body: NewUserBody, admin: CurrentAdmin, services: ServicesDep
     return JSONBody(user_entry(row), status_code=201)
 
 
-@router.get("/admin/api/users/{name}")
+@router.get("/admin/api/users/{name}", responses=errors(404))
 async def get_user(name: str, admin: CurrentAdmin, services: ServicesDep) -> JSONBody:
     return JSONBody(user_entry(await services.accounts.user_overview(name)))
 
 
-@router.patch("/admin/api/users/{name}")
+@router.patch("/admin/api/users/{name}", responses=errors(400, 404, 413))
 async def change_user(
     name: str, body: UserChangeBody, admin: CurrentAdmin, services: ServicesDep
 ) -> JSONBody:
@@ -61,7 +62,7 @@ async def change_user(
     return JSONBody(user_entry(row))
 
 
-@router.post("/admin/api/users/{name}/tokens", status_code=201)
+@router.post("/admin/api/users/{name}/tokens", status_code=201, responses=errors(400, 404, 413))
 async def issue_token(name: str, body: NewTokenBody, admin: CurrentAdmin, services: ServicesDep) -> JSONBody:
     user = (await services.accounts.user_overview(name)).user
     issued = await services.accounts.issue_token(user, label=body.label, models=body.models)

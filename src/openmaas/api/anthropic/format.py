@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from openmaas.api.errors import JSONBody
+from openmaas.api.wire import dumps
 from openmaas.domain.chat import ChatEvent, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.services.chat import ChatResult, ChoiceResult
@@ -91,7 +92,7 @@ def message_body(result: ChatResult, *, message: str, model: str) -> dict[str, A
 
 
 def _sse(name: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    return b"event: " + name.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
 
 class EventEncoder:

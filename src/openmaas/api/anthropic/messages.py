@@ -9,9 +9,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from openmaas.api.anthropic.format import EventEncoder, message_body, message_id, render_anthropic_error
+from openmaas.api.anthropic.responses import Message, TokenCount
 from openmaas.api.anthropic.schemas import MessagesRequest
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import DialectRoute, JSONBody, as_openmaas_error, request_id_of
+from openmaas.api.openapi import MODEL_CALL, STREAM, anthropic_errors
+from openmaas.api.wire import to_internal
 from openmaas.domain.chat import ChatEvent
 from openmaas.services.chat import ChatCall, Choice
 
@@ -29,12 +32,15 @@ class CountTokensRequest(MessagesRequest):
     max_tokens: int = 1  # count_tokens does not take max_tokens
 
 
-@router.post("/v1/messages")
+@router.post(
+    "/v1/messages",
+    responses={200: {"model": Message, "content": STREAM}, **anthropic_errors(*MODEL_CALL)},
+)
 async def create_message(
     body: MessagesRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:
     note_model(request, body.model)
-    call = await services.chat.start(caller, body.to_internal())
+    call = await services.chat.start(caller, to_internal(body))
     message = message_id()
     headers = {**call.headers, "request-id": request_id_of(request)}
     if not body.stream:
@@ -72,10 +78,13 @@ async def _sse(
         await events.aclose()  # type: ignore[attr-defined]
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post(
+    "/v1/messages/count_tokens",
+    responses={200: {"model": TokenCount}, **anthropic_errors(400, 401, 403, 404, 413, 500)},
+)
 async def count_tokens(
     body: CountTokensRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> JSONBody:
     note_model(request, body.model)
-    tokens = await services.chat.count_tokens(caller, body.to_internal())
+    tokens = await services.chat.count_tokens(caller, to_internal(body))
     return JSONBody({"input_tokens": tokens}, headers={"request-id": request_id_of(request)})

@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import Field
 
-from openmaas.api.wire import Lenient
+from openmaas.api.wire import Lenient, dumps
 from openmaas.domain.chat import (
     ChatRequest,
     ContentPart,
@@ -207,7 +206,7 @@ def _translate(index: int, message: MessageIn) -> list[Message]:
                     f"messages.{index}: tool_use blocks belong to assistant messages",
                     param=f"messages.{index}.content",
                 )
-            calls.append(ToolCall(block.id, block.name, orjson.dumps(block.input).decode()))
+            calls.append(ToolCall(block.id, block.name, dumps(block.input).decode()))
         elif isinstance(block, ToolResultBlock):
             if message.role != "user":
                 raise InvalidRequest(

@@ -22,10 +22,11 @@ from openmaas.api.console.schemas import (
 )
 from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openapi import errors
 from openmaas.personas import DEFAULT, PersonaError, Personas
 
 log = logging.getLogger(__name__)
-router = APIRouter(route_class=OpenAIRoute)
+router = APIRouter(route_class=OpenAIRoute, responses=errors(401))
 
 
 @router.get("/console/api/me")
@@ -52,7 +53,7 @@ async def list_own_tokens(caller: CurrentCaller, services: ServicesDep) -> JSONB
     return JSONBody({"object": "list", "data": [token_entry(t) for t in reversed(tokens)]})
 
 
-@router.post("/console/api/tokens", status_code=201)
+@router.post("/console/api/tokens", status_code=201, responses=errors(400, 403, 413))
 async def create_own_token(body: NewTokenBody, caller: CurrentCaller, services: ServicesDep) -> JSONBody:
     issued = await services.accounts.issue_token(
         caller.user, label=body.label, models=body.models, issuer=caller
@@ -60,7 +61,7 @@ async def create_own_token(body: NewTokenBody, caller: CurrentCaller, services: 
     return JSONBody(issued_token_entry(issued), status_code=201)
 
 
-@router.delete("/console/api/tokens/{token}")
+@router.delete("/console/api/tokens/{token}", responses=errors(404))
 async def revoke_own_token(token: str, caller: CurrentCaller, services: ServicesDep) -> JSONBody:
     revoked = await services.accounts.revoke_own(caller, token_id(token))
     return JSONBody(token_entry(revoked))

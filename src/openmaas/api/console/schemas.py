@@ -103,9 +103,9 @@ class NewUserBody(BaseModel):
 
 def token_id(text: str) -> int:
     """A token id from a path; anything else names no token (404)."""
-    if text.isdecimal() and len(text) <= 18:
+    if text.isascii() and text.isdecimal() and len(text) <= 18:
         return int(text)
-    raise NotFound(f"No token with id {text!r}.", param="token_id", code="token_not_found")
+    raise NotFound(f"No token with id {text[:40]!r}.", param="token_id", code="token_not_found")
 
 
 def day(text: str | None, param: str) -> date | None:

@@ -7,11 +7,17 @@ from fastapi.responses import FileResponse
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.errors import OpenAIRoute
+from openmaas.api.openapi import errors
 
 router = APIRouter(route_class=OpenAIRoute)
+PNG = {
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+    **errors(403, 404),
+}
 
 
-@router.api_route("/v1/files/{key:path}", methods=["GET", "HEAD"])
+@router.head("/v1/files/{key:path}", response_class=FileResponse, responses=PNG, operation_id="head_file")
+@router.get("/v1/files/{key:path}", response_class=FileResponse, responses=PNG, operation_id="get_file")
 async def get_file(
     key: str, services: ServicesDep, expires: str | None = None, signature: str | None = None
 ) -> FileResponse:

@@ -4,31 +4,35 @@ extension, for galleries)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 
 from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute, request_id_of
+from openmaas.api.images.responses import Task, TaskList
 from openmaas.api.images.schemas import check_task_type, task_body, task_input
+from openmaas.api.openapi import errors
 from openmaas.domain.errors import InvalidRequest
 
 router = APIRouter(route_class=OpenAIRoute)
 TaskType = Annotated[str | None, Header(alias="X-ModelScope-Task-Type")]
 MAX_PAGE = 100
+_DIGITS = re.compile(r"[0-9]{1,3}")  # ASCII only: `isdecimal` also takes "٣"
 
 
 def page_size(text: str | None) -> int:
     if text is None:
         return 20
-    if not text.isdecimal() or not 1 <= int(text) <= MAX_PAGE:
+    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
         raise InvalidRequest(
-            f"limit must be a whole number from 1 to {MAX_PAGE}, not {text!r}.", param="limit"
+            f"limit must be a whole number from 1 to {MAX_PAGE}, not {text[:20]!r}.", param="limit"
         )
     return int(text)
 
 
-@router.get("/v1/tasks")
+@router.get("/v1/tasks", responses={200: {"model": TaskList}, **errors(400, 401)})
 async def list_tasks(
     caller: CurrentCaller,
     services: ServicesDep,
@@ -59,7 +63,7 @@ async def list_tasks(
     )
 
 
-@router.get("/v1/tasks/{task_id}")
+@router.get("/v1/tasks/{task_id}", responses={200: {"model": Task}, **errors(400, 401, 404)})
 async def get_task(
     task_id: str, caller: CurrentCaller, services: ServicesDep, request: Request, task_type: TaskType = None
 ) -> JSONBody:
@@ -69,7 +73,7 @@ async def get_task(
     return JSONBody(task_body(task, urls, request_id_of(request)))
 
 
-@router.delete("/v1/tasks/{task_id}")
+@router.delete("/v1/tasks/{task_id}", responses={200: {"model": Task}, **errors(400, 401, 404)})
 async def cancel_task(
     task_id: str, caller: CurrentCaller, services: ServicesDep, request: Request, task_type: TaskType = None
 ) -> JSONBody:

@@ -11,19 +11,25 @@ from fastapi.responses import StreamingResponse
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, as_openmaas_error
 from openmaas.api.openai.format import DONE, ChunkEncoder, completion_body, completion_id
+from openmaas.api.openai.responses import ChatCompletion
 from openmaas.api.openai.schemas import ChatCompletionRequest
+from openmaas.api.openapi import MODEL_CALL, STREAM, errors
+from openmaas.api.wire import to_internal
 from openmaas.services.chat import ChatCall, Choice
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.post("/v1/chat/completions")
+@router.post(
+    "/v1/chat/completions",
+    responses={200: {"model": ChatCompletion, "content": STREAM}, **errors(*MODEL_CALL)},
+)
 async def create_chat_completion(
     body: ChatCompletionRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:
     note_model(request, body.model)
-    call = await services.chat.start(caller, body.to_internal())
+    call = await services.chat.start(caller, to_internal(body))
     completion = completion_id()
     if not body.stream:
         result = await call.collect()
@@ -61,7 +67,7 @@ async def _sse(
     except Exception as exc:
         error = as_openmaas_error(exc)
         log.warning("stream ended by an error", extra={"status": error.status, "kind": error.kind})
-        yield ChunkEncoder.error(error.message, error.kind)
+        yield ChunkEncoder.error(error)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     yield DONE

@@ -19,7 +19,9 @@ from pydantic import Field
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute
-from openmaas.api.wire import Lenient
+from openmaas.api.openai.responses import EmbeddingList
+from openmaas.api.openapi import MODEL_CALL, errors
+from openmaas.api.wire import Lenient, to_internal
 from openmaas.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from openmaas.domain.errors import InvalidRequest
 
@@ -104,11 +106,11 @@ def embeddings_body(result: EmbeddingResult, *, model: str, encoding: str) -> di
     }
 
 
-@router.post("/v1/embeddings")
+@router.post("/v1/embeddings", responses={200: {"model": EmbeddingList}, **errors(*MODEL_CALL)})
 async def create_embeddings(
     body: EmbeddingsRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> VectorsBody:
     note_model(request, body.model)
-    embedded = await services.embeddings.embed(caller, body.to_internal())
+    embedded = await services.embeddings.embed(caller, to_internal(body))
     content = embeddings_body(embedded.result, model=body.model, encoding=body.encoding_format)
     return VectorsBody(content, headers=embedded.headers)

@@ -1,7 +1,7 @@
 """Chat answers in OpenAI's shapes: the `chat.completion` object and the `chat.completion.chunk` stream.
 
 The stream is the hot path (one chunk per generated token), so a text chunk is the pre-encoded
-prefix and suffix of its JSON around the orjson-encoded text: no dict is built per token.
+prefix and suffix of its JSON around the JSON-encoded text: no dict is built per token.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import time
 import uuid
 from typing import Any
 
-import orjson
-
 from openmaas import __version__
+from openmaas.api.errors import openai_error
+from openmaas.api.wire import dumps
 from openmaas.domain.chat import ChatEvent, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from openmaas.domain.errors import OpenMaaSError
 from openmaas.services.chat import ChatResult
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
@@ -74,14 +75,14 @@ class ChunkEncoder:
             "model": model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
         }
-        self._head = orjson.dumps(head)[:-1]  # without the closing brace
+        self._head = dumps(head)[:-1]  # without the closing brace
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._text_open: dict[int, bytes] = {}
         self._reasoning_open: dict[int, bytes] = {}
 
     def _chunk(self, index: int, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return b"data: " + self._head + b',"choices":[' + orjson.dumps(choice) + b"]" + self._tail
+        return b"data: " + self._head + b',"choices":[' + dumps(choice) + b"]" + self._tail
 
     def role(self, index: int) -> bytes:
         """The first chunk of a choice: its role, with empty content, as OpenAI sends it."""
@@ -99,14 +100,10 @@ class ChunkEncoder:
     def event(self, index: int, event: ChatEvent) -> bytes:
         if isinstance(event, TextDelta):
             prefix = self._text_prefix(index, "content", self._text_open)
-            return (
-                prefix + orjson.dumps(event.text) + b'},"logprobs":null,"finish_reason":null}]' + self._tail
-            )
+            return prefix + dumps(event.text) + b'},"logprobs":null,"finish_reason":null}]' + self._tail
         if isinstance(event, ReasoningDelta):
             prefix = self._text_prefix(index, "reasoning_content", self._reasoning_open)
-            return (
-                prefix + orjson.dumps(event.text) + b'},"logprobs":null,"finish_reason":null}]' + self._tail
-            )
+            return prefix + dumps(event.text) + b'},"logprobs":null,"finish_reason":null}]' + self._tail
         if isinstance(event, ToolCallDelta):
             call: dict[str, Any] = {"index": event.index}
             if event.id is not None:
@@ -121,13 +118,9 @@ class ChunkEncoder:
         return b""
 
     def usage(self, usage: Usage) -> bytes:
-        return b"data: " + self._head + b',"choices":[],"usage":' + orjson.dumps(usage_json(usage)) + b"}\n\n"
+        return b"data: " + self._head + b',"choices":[],"usage":' + dumps(usage_json(usage)) + b"}\n\n"
 
     @staticmethod
-    def error(message: str, kind: str) -> bytes:
+    def error(error: OpenMaaSError) -> bytes:
         """An error after the stream began (the status line is already sent): one error chunk."""
-        return (
-            b"data: "
-            + orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": None}})
-            + b"\n\n"
-        )
+        return b"data: " + dumps({"error": openai_error(error)}) + b"\n\n"

@@ -8,6 +8,8 @@ from fastapi import APIRouter
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openai.responses import ModelEntry, ModelList
+from openmaas.api.openapi import errors
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageProfile
 from openmaas.domain.models import ModelSpec
@@ -59,13 +61,13 @@ def image_entry(profile: ImageProfile) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", responses={200: {"model": ModelList}, **errors()})
 async def list_models(services: ServicesDep) -> JSONBody:
     data = [_entry(spec, services) for spec in services.engines.specs()]
     return JSONBody({"object": "list", "data": data})
 
 
-@router.get("/v1/models/{model_id:path}")
+@router.get("/v1/models/{model_id:path}", responses={200: {"model": ModelEntry}, **errors(404)})
 async def get_model(model_id: str, services: ServicesDep) -> JSONBody:
     return JSONBody(_entry(services.engines.spec(model_id), services))
 

@@ -9,11 +9,13 @@ from fastapi import APIRouter
 from openmaas.access.metering import limits_for
 from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.openai.responses import UsageReport
+from openmaas.api.openapi import errors
 
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.get("/v1/usage")
+@router.get("/v1/usage", responses={200: {"model": UsageReport}, **errors(401)})
 async def get_usage(caller: CurrentCaller, services: ServicesDep) -> JSONBody:
     day = services.quota_day
     today = day.today()
