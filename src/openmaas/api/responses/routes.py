@@ -12,6 +12,8 @@ from fastapi.responses import StreamingResponse
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, OpenAIRoute, as_openmaas_error
+from openmaas.api.openapi import MODEL_CALL, STREAM, errors
+from openmaas.api.responses.documents import DeletedResponse, InputItemList, ResponseObject
 from openmaas.api.responses.format import ResponseDraft, StreamEncoder
 from openmaas.api.responses.items import parse_items, to_messages
 from openmaas.api.responses.schemas import ResponsesRequest
@@ -26,7 +28,10 @@ Saver = Callable[[dict[str, Any]], Awaitable[None]]
 router = APIRouter(route_class=OpenAIRoute)
 
 
-@router.post("/v1/responses")
+@router.post(
+    "/v1/responses",
+    responses={200: {"model": ResponseObject, "content": STREAM}, **errors(*MODEL_CALL)},
+)
 async def create_response(
     body: ResponsesRequest, caller: CurrentCaller, services: ServicesDep, request: Request
 ) -> Response:
@@ -102,19 +107,22 @@ async def _sse(
         await events.aclose()  # type: ignore[attr-defined]
 
 
-@router.get("/v1/responses/{response_id}")
+@router.get("/v1/responses/{response_id}", responses={200: {"model": ResponseObject}, **errors(401, 404)})
 async def get_response(response_id: str, caller: CurrentCaller, services: ServicesDep) -> JSONBody:
     stored = await services.responses.get(caller, response_id)
     return JSONBody(stored.body)
 
 
-@router.delete("/v1/responses/{response_id}")
+@router.delete("/v1/responses/{response_id}", responses={200: {"model": DeletedResponse}, **errors(401, 404)})
 async def delete_response(response_id: str, caller: CurrentCaller, services: ServicesDep) -> JSONBody:
     await services.responses.delete(caller, response_id)
     return JSONBody({"id": response_id, "object": "response", "deleted": True})
 
 
-@router.get("/v1/responses/{response_id}/input_items")
+@router.get(
+    "/v1/responses/{response_id}/input_items",
+    responses={200: {"model": InputItemList}, **errors(400, 401, 404)},
+)
 async def list_input_items(
     response_id: str,
     caller: CurrentCaller,
