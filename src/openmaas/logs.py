@@ -156,3 +156,11 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = "auto") -> No
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+def current_log_format() -> LogFormat:
+    """The format this process logs in (for a child process that should log the same way)."""
+    handlers = logging.getLogger().handlers
+    if handlers and isinstance(handlers[0].formatter, JsonFormatter):
+        return "json"
+    return "text" if handlers and isinstance(handlers[0].formatter, TextFormatter) else "auto"

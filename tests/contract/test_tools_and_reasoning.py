@@ -41,10 +41,12 @@ def claude(tiny_server: ServerProcess, token: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=tiny_server.base_url, api_key=token, max_retries=0)
 
 
+# The city is ASCII: a random model writes stray bytes, and xgrammar (the OpenVINO engine's grammar
+# library) lets malformed UTF-8 into a length-bounded string; a pattern bounds it on every engine.
 WEATHER_SCHEMA = {
     "type": "object",
     "properties": {
-        "city": {"type": "string", "maxLength": 10},
+        "city": {"type": "string", "maxLength": 10, "pattern": "^[A-Za-z ]{0,10}$"},
         "days": {"type": "integer", "minimum": 1, "maximum": 14},
     },
     "required": ["city", "days"],

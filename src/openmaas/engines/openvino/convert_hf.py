@@ -4,8 +4,8 @@ OpenVINO GenAI builds llama, qwen2 and qwen3 models from GGUF, so a folder of on
 (Mistral's is llama's) is converted the way llama.cpp's converter lays such a file out: the same tensor
 names (`blk.N.attn_q.weight`, ...), the model's shape in `<arch>.*` metadata, and for the llama family
 the q and k projections permuted into the rotary layout GGUF uses (OpenVINO permutes them back).
-Weights are read one tensor at a time (through torch, which reads bfloat16) and written at the entry's
-precision (`gguf_files.py`).
+Weights are read one tensor at a time (through torch, which reads bfloat16) and written as float16
+(`gguf_files.py`); the precision is applied afterwards, on OpenVINO's model (`compress.py`).
 
 What the GGUF builder cannot express is refused with a message naming the alternative: other families,
 RoPE scaling (Llama 3.1's long-context rope, YaRN), a sliding attention window shorter than the context.
@@ -23,8 +23,7 @@ import gguf
 import numpy as np
 
 from openmaas.domain.errors import EngineFailure
-from openmaas.engines.openvino.gguf_files import FILE_TYPE, Metadata, TensorPlan, tensor_type, write_gguf
-from openmaas.engines.openvino.options import Precision
+from openmaas.engines.openvino.gguf_files import FLOAT16_FILE, Metadata, TensorPlan, tensor_type, write_gguf
 from openmaas.progress import Progress
 
 #: Hugging Face `model_type` → GGUF architecture.
@@ -104,11 +103,11 @@ class HFShape:
             tied=bool(config.get("tie_word_embeddings", False)),
         )
 
-    def metadata(self, name: str, precision: Precision) -> list[Metadata]:
+    def metadata(self, name: str) -> list[Metadata]:
         arch, u32, f32 = self.architecture, gguf.GGUFValueType.UINT32, gguf.GGUFValueType.FLOAT32
         values: list[tuple[str, Any, gguf.GGUFValueType]] = [
             ("general.name", name, gguf.GGUFValueType.STRING),
-            ("general.file_type", FILE_TYPE[precision], u32),
+            ("general.file_type", FLOAT16_FILE, u32),
             (f"{arch}.context_length", self.context, u32),
             (f"{arch}.embedding_length", self.hidden, u32),
             (f"{arch}.block_count", self.layers, u32),
@@ -153,14 +152,8 @@ def rotary_permute(values: np.ndarray[Any, Any], heads: int) -> np.ndarray[Any, 
     )
 
 
-def convert_hf(
-    folder: Path,
-    target: Path,
-    precision: Precision,
-    model_id: str,
-    progress: Progress,
-) -> None:
-    """Write the model in `folder` as a GGUF file at `target`."""
+def convert_hf(folder: Path, target: Path, model_id: str, progress: Progress) -> None:
+    """Write the model in `folder` as a float16 GGUF file at `target`."""
     from safetensors import safe_open  # reads bfloat16 through torch
 
     shape = HFShape.read(folder, model_id)
@@ -178,7 +171,7 @@ def convert_hf(
                 raise _unsupported(model_id, why) from None
             if name is not None and not (shape.tied and name == "output.weight"):
                 where[name] = (path, hf_name)
-    plans = [_plan(name, handles[path], hf_name, precision) for name, (path, hf_name) in where.items()]
+    plans = [_plan(name, handles[path], hf_name) for name, (path, hf_name) in where.items()]
 
     def produce(plan: TensorPlan) -> np.ndarray[Any, Any]:
         path, hf_name = where[plan.name]
@@ -189,9 +182,9 @@ def convert_hf(
             return rotary_permute(values, shape.kv_heads)
         return values
 
-    write_gguf(target, shape.architecture, shape.metadata(model_id, precision), plans, produce, progress)
+    write_gguf(target, shape.architecture, shape.metadata(model_id), plans, produce, progress)
 
 
-def _plan(name: str, handle: Any, hf_name: str, precision: Precision) -> TensorPlan:
+def _plan(name: str, handle: Any, hf_name: str) -> TensorPlan:
     dims = tuple(int(size) for size in handle.get_slice(hf_name).get_shape())
-    return TensorPlan(name, dims, tensor_type(name, dims, precision))
+    return TensorPlan(name, dims, tensor_type(dims))

@@ -20,6 +20,7 @@ import asyncio
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,11 +30,15 @@ from openmaas.engines.openvino.generation import Generation, Outcome
 
 logger = logging.getLogger(__name__)
 
+#: The longest the driver waits, after a step that produced first tokens, for them to be sent.
+_FIRST_TOKEN_HANDOVER = 0.02
+
 
 class PipelineDriver:
     def __init__(self, build: Callable[[], Any], name: str, *, max_running: int, max_queue: int) -> None:
         self._build = build
         self._name = name
+        self._max_running = max_running
         self._room = max_running + max_queue
         self._pipeline: Any = None
         self._cond = threading.Condition()
@@ -103,11 +108,16 @@ class PipelineDriver:
                 withdrawn, self._withdrawn = self._withdrawn, []
             for generation in withdrawn:
                 self._withdraw(generation)
-            self.running = min(self.running, len(self._active))
+            self._count()
             for generation in inbox:
                 self._add(generation, generation.prompt_ids)
             if self._pipeline_busy():
                 self._step()
+
+    def _count(self) -> None:
+        """Requests in the pipeline: those beyond its batch wait for a place in it."""
+        self.running = min(len(self._active), self._max_running)
+        self.waiting = len(self._active) - self.running
 
     def _pipeline_busy(self) -> bool:
         return bool(self._active) or bool(self._pipeline.has_non_finished_requests())
@@ -145,8 +155,7 @@ class PipelineDriver:
             self._recover()
             return
         self.steps += 1
-        scheduled = self._pipeline.get_metrics().scheduled_requests
-        self.stepped_requests += scheduled
+        self.stepped_requests += min(len(self._active), self._max_running)
         outgoing: list[tuple[Generation, Outcome]] = []
         for generation in list(self._active.values()):
             try:
@@ -157,9 +166,14 @@ class PipelineDriver:
                 outcome = EngineFailure("The model failed while generating.")
             if outcome:
                 outgoing.append((generation, outcome))
+        first_tokens = [g for g, outcome in outgoing if isinstance(outcome, list) and not g.sent.is_set()]
         self._deliver(outgoing)
-        self.running = min(scheduled, len(self._active))
-        self.waiting = len(self._active) - self.running
+        # Let the event loop send a first token before the next step takes every core again: on a
+        # machine with as many cores as OpenVINO threads, it would otherwise wait a whole step.
+        deadline = time.monotonic() + _FIRST_TOKEN_HANDOVER
+        for generation in first_tokens:
+            generation.sent.wait(max(0.0, deadline - time.monotonic()))
+        self._count()
 
     def _collect(self, generation: Generation) -> Outcome:
         """Read a request's new tokens; retire it when it is done, continue it past a thinking budget."""

@@ -156,6 +156,7 @@ class OpenVINOChatEngine(ChatEngine):
                 for event in outcome:
                     done = done or isinstance(event, Usage)  # the last event of every answer
                     yield event
+                generation.sent.set()  # the consumer came back for more: what it had is on its way
         finally:
             if not done:
                 driver.cancel(generation)

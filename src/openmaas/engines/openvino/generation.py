@@ -14,6 +14,7 @@ as generated, and the answer's text shows them, as it would had the model writte
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +76,8 @@ class Generation:
     #: Set on the event loop when the consumer went away; the driver drops the request.
     cancelled: bool = False
     generated: list[int] = field(default_factory=list)
+    #: Set once the consumer has sent on the first events (the driver waits for it: see `driver.py`).
+    sent: threading.Event = field(default_factory=threading.Event)
 
     @property
     def finished(self) -> bool:

@@ -1,14 +1,11 @@
-"""Writing the GGUF file the OpenVINO engine loads, one tensor at a time.
+"""Writing the float16 GGUF file OpenVINO builds its model from, one tensor at a time.
 
-OpenVINO GenAI builds a llama, qwen2 or qwen3 model straight from a GGUF file whose weight tensors are
-Q8_0, Q4_0 or F16 (norms and biases F32). Both ways of preparing a model (`requantize.py` for a GGUF
-source, `convert_hf.py` for a Hugging Face folder) describe the tensors first and then produce each one
-when it is written, so memory holds one tensor at a time whatever the model's size.
-
-Which type a tensor gets (`tensor_type`): 1-D tensors (norms, biases) stay F32; a matrix whose rows are
-not a whole number of quantization blocks is F16; otherwise the precision's type, except that `int4`
-keeps the token embeddings and the output layer at Q8_0, as llama.cpp's Q4_0 files do (they hurt
-quality most when coarse).
+OpenVINO GenAI builds a llama, qwen2 or qwen3 model straight from a GGUF file. Preparing a model
+(`prepare.py`) writes one with float16 weights (norms and biases float32), from a GGUF source
+(`requantize.py`: dequantized, whatever its llama.cpp types) or a Hugging Face folder (`convert_hf.py`);
+OpenVINO turns it into its own model, which `compress.py` then quantizes as the precision asks. Both
+writers describe the tensors first and produce each one when it is written, so memory holds one tensor
+at a time whatever the model's size.
 """
 
 from __future__ import annotations
@@ -21,17 +18,14 @@ from typing import Any
 import gguf
 import numpy as np
 
-from openmaas.engines.openvino.options import Precision
 from openmaas.progress import Progress
 
 #: The model families OpenVINO GenAI builds from GGUF (by `general.architecture`).
 SUPPORTED_ARCHITECTURES = frozenset({"llama", "qwen2", "qwen3"})
 
 Q = gguf.GGMLQuantizationType
-_WEIGHT_TYPE = {"int8": Q.Q8_0, "int4": Q.Q4_0, "fp16": Q.F16}
-#: `general.file_type` (llama.cpp's LLAMA_FTYPE) of each precision.
-FILE_TYPE = {"int8": 7, "int4": 2, "fp16": 1}
-_KEEP_FINER = ("token_embd.weight", "output.weight")
+#: `general.file_type` (llama.cpp's LLAMA_FTYPE) of a float16 file.
+FLOAT16_FILE = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +43,9 @@ class TensorPlan:
         return elements // block * size
 
 
-def tensor_type(name: str, shape: tuple[int, ...], precision: Precision) -> gguf.GGMLQuantizationType:
-    if len(shape) < 2:
-        return Q.F32
-    wanted = _WEIGHT_TYPE[precision]
-    if precision == "int4" and name in _KEEP_FINER:
-        wanted = Q.Q8_0
-    block, _ = gguf.GGML_QUANT_SIZES[wanted]
-    return wanted if shape[-1] % block == 0 else Q.F16
+def tensor_type(shape: tuple[int, ...]) -> gguf.GGMLQuantizationType:
+    """Float16 for matrices, float32 for vectors (norms, biases), as llama.cpp's F16 files have them."""
+    return Q.F16 if len(shape) >= 2 else Q.F32
 
 
 def encode(values: np.ndarray[Any, Any], plan: TensorPlan) -> np.ndarray[Any, Any]:

@@ -21,7 +21,7 @@ from openmaas.domain.generation import GenerationDefaults, read_generation_confi
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import EngineContext
 from openmaas.engines.openvino.options import OpenVINOOptions
-from openmaas.engines.openvino.prepare import MODEL_FILE, prepared_folder, read_manifest
+from openmaas.engines.openvino.prepare import prepared_folder, read_manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ class LoadedModel:
             properties["INFERENCE_PRECISION_HINT"] = self.options.inference_precision
         tokenizer = openvino_genai.Tokenizer(str(self.folder))
         return openvino_genai.ContinuousBatchingPipeline(
-            str(self.folder / MODEL_FILE), tokenizer, scheduler, "CPU", **properties
+            str(self.folder), tokenizer, scheduler, "CPU", **properties
         )
 
 

