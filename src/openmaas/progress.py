@@ -1,9 +1,10 @@
 """Progress of long, one-time work (preparing a model): a bar on a terminal, log lines otherwise.
 
 `Progress(title, stream=...)` is told each stage's size and its advances. When the stream is a terminal
-it redraws one line in place (`title  stage  ████░░░░  120/211  5s`); otherwise it logs a line when a
-stage starts, at every further tenth of it, and when it ends, so a log collector sees the work move
-without a line per step. Either way the last word is one log line with the total time.
+it redraws one line in place, at most ten times a second (`title  stage  ████░░░░  120/211  5s`);
+otherwise it logs a line when a stage starts, at every further tenth of it, and when it ends, so a log
+collector sees the work move without a line per step. Either way the last word is one log line with the
+total time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TextIO
 log = logging.getLogger("openmaas.progress")
 
 _BAR = 24
+_REDRAW_SECONDS = 0.1
 
 
 class Progress:
@@ -28,6 +30,7 @@ class Progress:
         self._done = 0
         self._total = 0
         self._logged_tenth = -1
+        self._drawn_at = 0.0
 
     def stage(self, name: str, total: int = 0) -> None:
         """Begin a stage of `total` steps (0: a stage whose size is not known)."""
@@ -45,7 +48,10 @@ class Progress:
 
     def _show(self) -> None:
         if self._live:
-            self._draw()
+            now = time.monotonic()
+            if now - self._drawn_at >= _REDRAW_SECONDS or self._done in (0, self._total):
+                self._drawn_at = now
+                self._draw()
             return
         tenth = self._done * 10 // self._total if self._total else 0
         if tenth > self._logged_tenth:

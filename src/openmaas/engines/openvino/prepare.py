@@ -94,6 +94,8 @@ def _prepare(
     if not logging.getLogger().handlers:
         level, log_format = logging_setup
         configure_logging(logging.getLevelName(level), log_format)
+    for chatty in ("gguf", "openvino_tokenizers"):  # their INFO lines name temporary files
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         _write(model_id, source, folder, precision)
     except EngineFailure as failure:
