@@ -65,6 +65,13 @@ def test_seed_determinism(client: OpenAI) -> None:
     assert sample(11) != sample(12)
 
 
+def test_several_choices_each_generate_and_count(client: OpenAI) -> None:
+    completion = client.chat.completions.create(model=MODEL, messages=ASK, temperature=0, max_tokens=8, n=3)
+    assert [choice.index for choice in completion.choices] == [0, 1, 2]
+    assert len({choice.message.content for choice in completion.choices}) == 1  # greedy: the same answer
+    assert completion.usage is not None and completion.usage.completion_tokens == 3 * 8
+
+
 def test_streamed_equals_whole(client: OpenAI) -> None:
     whole = greedy(client, 20)
     stream = client.chat.completions.create(
