@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "bench.gateway",
     "bench.engine_throughput",
+    "bench.chat_quality",
     "bench.embeddings",
     "bench.vision",
     "bench.images",
