@@ -8,6 +8,7 @@ the pipeline and serve the next request, or put the model out of service with a 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from openmaas.domain.chat import ChatEvent, Finish, TextDelta, Usage
-from openmaas.domain.errors import EngineFailure
+from openmaas.domain.errors import EngineFailure, Overloaded
 from openmaas.engines.answer import AnswerText
 from openmaas.engines.openvino.driver import PipelineDriver
 from openmaas.engines.openvino.generation import Generation
@@ -189,4 +190,33 @@ async def test_a_request_the_pipeline_drops_fails_instead_of_hanging() -> None:
         with pytest.raises(EngineFailure, match="dropped"):
             await events_of(item)
     finally:
+        await asyncio.to_thread(driver.stop)
+
+
+async def test_cancelled_requests_hold_no_place_while_the_driver_is_busy() -> None:
+    # The driver withdraws a cancelled request at its next turn; a step can take long (a loaded
+    # machine), and a client that retries at once must not be refused for places already given up.
+    release = threading.Event()
+
+    class SlowPipeline(ScriptedPipeline):
+        def step(self) -> None:
+            release.wait(5)
+            super().step()
+
+    driver = driver_over(lambda: SlowPipeline([[1] * 1000 for _ in range(17)]))
+    try:
+        first = [generation(max_new_tokens=2000) for _ in range(8)]  # 4 running + 4 waiting: full
+        for item in first:
+            driver.submit(item)
+        with pytest.raises(Overloaded):
+            driver.submit(generation())
+        for item in first:
+            driver.cancel(item)
+        second = [generation(max_new_tokens=2000) for _ in range(8)]
+        for item in second:
+            driver.submit(item)  # the step still holds the driver: none of the first was withdrawn yet
+        with pytest.raises(Overloaded):
+            driver.submit(generation())
+    finally:
+        release.set()
         await asyncio.to_thread(driver.stop)

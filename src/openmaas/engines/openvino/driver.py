@@ -68,7 +68,11 @@ class PipelineDriver:
         with self._cond:
             if self._broken:
                 raise EngineFailure(f"Model '{self._name}' is out of service; see the server log.")
-            if len(self._inbox) + len(self._active) >= self._room:
+            # A cancelled request is on its way out (the driver thread withdraws it at its next
+            # turn): it holds no place against a new one.
+            # (The driver thread changes `_active` outside the lock; list() copies it in one step.)
+            live = sum(not g.cancelled for g in self._inbox + list(self._active.values()))
+            if live >= self._room:
                 raise Overloaded(
                     f"Model '{self._name}' is busy: too many requests are waiting; retry shortly."
                 )
