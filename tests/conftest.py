@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from openmaas.app import Services, create_app
+from openmaas.app import create_app
 from openmaas.catalog import load_catalog
+from openmaas.services.container import Services
 from openmaas.settings import Settings
 from tests.backends import REDIS_URL, run_database, run_redis_prefix, unique_name
 from tests.servers import add_user_with_token, asgi_client

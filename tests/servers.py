@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from openmaas.access.tokens import new_token, token_hash, token_prefix
-from openmaas.app import Services
+from openmaas.services.container import Services
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.exceptions import HTTPException
 
 from openmaas import __version__
-from openmaas.access.auth import Authenticator
-from openmaas.access.clock import Clock, QuotaDay, system_clock
-from openmaas.access.metering import Metering
+from openmaas.access.clock import Clock, system_clock
 from openmaas.api import admin, health
 from openmaas.api.anthropic import messages
 from openmaas.api.anthropic.format import render_anthropic_error
@@ -37,47 +32,15 @@ from openmaas.api.openapi import openapi_document
 from openmaas.api.responses import routes as responses
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
-from openmaas.domain.models import ModelSpec
 from openmaas.draining import Drain
 from openmaas.engines.manager import EngineManager
 from openmaas.engines.registry import EngineRegistry, default_registry
-from openmaas.fetch import FetchPolicy, ImageFetcher
 from openmaas.metrics import Metrics
-from openmaas.services.accounts import AccountService
-from openmaas.services.chat import ChatService
-from openmaas.services.embeddings import EmbeddingService
-from openmaas.services.images import ImageService
-from openmaas.services.responses import ResponseService
-from openmaas.services.vision import ChatImages
+from openmaas.services.container import running_services
 from openmaas.settings import Settings
-from openmaas.store import open_store, response_store, task_store
-from openmaas.store.base import QuotaCounter, RecordStore
 from openmaas.weights import WeightsResolver
 
-if TYPE_CHECKING:
-    from openmaas.workers.discovery import WorkerDiscovery
-
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Services:
-    settings: Settings
-    catalog: Catalog
-    store: RecordStore
-    counter: QuotaCounter
-    authenticator: Authenticator
-    quota_day: QuotaDay
-    metering: Metering
-    engines: EngineManager
-    chat: ChatService
-    embeddings: EmbeddingService
-    images: ImageService
-    metrics: Metrics
-    started_at: int
-    accounts: AccountService
-    responses: ResponseService
-    drain: Drain
 
 
 def render_error_for_path(path: str, error: OpenMaaSError, request_id: str) -> Response:
@@ -85,16 +48,6 @@ def render_error_for_path(path: str, error: OpenMaaSError, request_id: str) -> R
     if path.startswith("/v1/messages"):
         return render_anthropic_error(error, request_id)
     return render_openai_error(error, request_id)
-
-
-def weights_resolver(settings: Settings) -> Callable[[ModelSpec], Path]:
-    return WeightsResolver(settings.data_dir).resolve
-
-
-def chat_images(settings: Settings) -> ChatImages:
-    return ChatImages(
-        ImageFetcher(FetchPolicy.from_settings(settings)), max_images=settings.vision_max_images
-    )
 
 
 def create_app(
@@ -109,57 +62,17 @@ def create_app(
     if settings.shared_image_queue:
         the_catalog = _without_local_image_models(the_catalog)
     the_registry = registry if registry is not None else default_registry()
-    engines = EngineManager(the_catalog, the_registry, settings.data_dir, weights_resolver(settings))
+    engines = EngineManager(
+        the_catalog, the_registry, settings.data_dir, WeightsResolver(settings.data_dir).resolve
+    )
     metrics = Metrics(engines.stats, engines.has)
     drain = Drain()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store, counter = await open_store(settings)
-        quota_day = QuotaDay(settings.zone, clock)
-        metering = Metering(counter, store, settings, quota_day)
-        images = ImageService.build(settings, task_store(store), engines, metering, metrics)
-        services = Services(
-            settings=settings,
-            catalog=the_catalog,
-            store=store,
-            counter=counter,
-            authenticator=Authenticator(store),
-            quota_day=quota_day,
-            metering=metering,
-            engines=engines,
-            chat=ChatService(
-                engines,
-                metering,
-                metrics,
-                chat_images(settings),
-                drain,
-                default_max_tokens=settings.default_max_tokens,
-            ),
-            embeddings=EmbeddingService(engines, metering, metrics),
-            images=images,
-            metrics=metrics,
-            started_at=int(time.time()),
-            accounts=AccountService(settings, store, counter, quota_day, engines, metering),
-            responses=ResponseService(response_store(store), settings.response_retention_hours),
-            drain=drain,
-        )
-        app.state.services = services
-        engines.start()
-        await images.start()
-        services.responses.start()
-        discovery = await _discover_workers(settings, engines)
-        try:
+        async with running_services(settings, the_catalog, engines, metrics, drain, clock) as services:
+            app.state.services = services
             yield
-        finally:
-            await images.close()
-            await services.responses.close()
-            await services.chat.close()
-            await engines.close()
-            if discovery is not None:
-                await discovery.close()
-            await metering.drain()
-            await store.close()
 
     app = FastAPI(
         title="OpenMaaS",
@@ -197,18 +110,6 @@ def _without_local_image_models(catalog: Catalog) -> Catalog:
             extra={"models": [m.id for m in local]},
         )
     return Catalog(m for m in catalog.models if m.task != "image")
-
-
-async def _discover_workers(settings: Settings, engines: EngineManager) -> WorkerDiscovery | None:
-    """With Redis and a worker secret (chat models) or the shared image queue (image models), serve the
-    models that engine workers registered."""
-    if settings.redis_url is None or (settings.worker_secret is None and not settings.shared_image_queue):
-        return None
-    from openmaas.workers.discovery import WorkerDiscovery  # the `scale` extra
-
-    discovery = WorkerDiscovery(settings, engines)
-    await discovery.start()
-    return discovery
 
 
 def _without_fastapi_telemetry() -> dict[str, Any]:

@@ -18,8 +18,9 @@ import httpx
 import openai
 import pytest
 
-from openmaas.app import Services, create_app
+from openmaas.app import create_app
 from openmaas.catalog import load_catalog
+from openmaas.services.container import Services
 from openmaas.settings import Settings
 from tests.fakes import ScriptedChatEngine, ScriptedEmbeddingEngine, ScriptedImageEngine
 from tests.servers import add_user_with_token, uvicorn_server

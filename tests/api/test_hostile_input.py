@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from openmaas.app import Services, create_app
+from openmaas.app import create_app
 from openmaas.catalog import load_catalog
+from openmaas.services.container import Services
 from openmaas.settings import Settings
 from tests.api.test_errors import assert_openai_error
 from tests.servers import add_user_with_token, asgi_client

@@ -14,10 +14,11 @@ import httpx
 import orjson
 import pytest
 
-from openmaas.app import Services, create_app
+from openmaas.app import create_app
 from openmaas.catalog import Catalog
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.remote.replicas import BreakerState
+from openmaas.services.container import Services
 from openmaas.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.servers import add_user_with_token, asgi_client, uvicorn_server

@@ -15,8 +15,9 @@ import httpx
 import orjson
 import pytest
 
-from openmaas.app import Services, create_app
+from openmaas.app import create_app
 from openmaas.catalog import Catalog
+from openmaas.services.container import Services
 from openmaas.settings import Settings
 from tests.cluster import WORKER_SECRET, cluster_env, worker_process
 from tests.servers import add_user_with_token, asgi_client

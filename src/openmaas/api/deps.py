@@ -11,7 +11,7 @@ from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import PermissionDenied
 
 if TYPE_CHECKING:
-    from openmaas.app import Services
+    from openmaas.services.container import Services
 
 
 async def get_services(request: Request) -> Services:

@@ -37,7 +37,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from openmaas.app import weights_resolver
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.chat import ChatEvent
 from openmaas.domain.errors import AuthenticationFailed, EngineFailure, InvalidRequest, OpenMaaSError
@@ -47,6 +46,7 @@ from openmaas.engines.registry import EngineRegistry, default_registry
 from openmaas.engines.remote.wire import MEDIA_TYPE, WireError, decode_request, encode_error, encode_event
 from openmaas.services.chat import generation_defaults, prepare_request
 from openmaas.settings import Settings
+from openmaas.weights import WeightsResolver
 
 if TYPE_CHECKING:
     from openmaas.workers.image_tasks import ImageTaskWorker
@@ -174,7 +174,9 @@ def create_worker_app(
 ) -> Starlette:
     the_catalog = catalog if catalog is not None else load_catalog(settings.models_file)
     the_registry = registry if registry is not None else default_registry()
-    engines = EngineManager(the_catalog, the_registry, settings.data_dir, weights_resolver(settings))
+    engines = EngineManager(
+        the_catalog, the_registry, settings.data_dir, WeightsResolver(settings.data_dir).resolve
+    )
     worker = Worker(settings, engines, f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
     image_models = [m.id for m in the_catalog.enabled() if m.task == "image"]

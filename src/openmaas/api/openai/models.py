@@ -16,7 +16,7 @@ from openmaas.domain.models import ModelSpec
 from openmaas.services.chat import CHAT_TASKS
 
 if TYPE_CHECKING:
-    from openmaas.app import Services
+    from openmaas.services.container import Services
 
 router = APIRouter(route_class=OpenAIRoute)
 
