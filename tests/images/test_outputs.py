@@ -7,8 +7,8 @@ import stat
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from openmaas.access.signed_urls import KEY_FILE, UrlSigner, load_or_create_secret
-from openmaas.store.outputs import FILES_PREFIX
+from openmaas.store.files import FILES_PREFIX
+from openmaas.store.signed_urls import KEY_FILE, UrlSigner, load_or_create_secret
 from tests.images.conftest import AppFactory, ImageHarness
 
 PAINT = {"model": "test/painter", "prompt": "a golden cat", "n": 2}

@@ -100,7 +100,7 @@ async def test_quota_counters_are_exact(store: SqlStore, counter: QuotaCounter) 
         )
     )
     assert sum(r.accepted for r in results) == 30
-    assert {r.denied_by for r in results if not r.accepted} == {"daily"}
+    assert {r.limit for r in results if not r.accepted} == {"daily"}
     assert await counter.used(user.id, DAY) == (30, {"m/a": 30})
     await counter.release(user.id, DAY, "m/a")
     assert await counter.used(user.id, DAY) == (29, {"m/a": 29})
@@ -113,7 +113,7 @@ async def test_model_limit_and_release(store: SqlStore, counter: QuotaCounter) -
         for _ in range(3)
     ]
     assert [s.accepted for s in states] == [True, True, False]
-    assert states[2].denied_by == "model" and states[2].model_used == 2 and states[2].total_used == 2
+    assert states[2].limit == "model" and states[2].model_used == 2 and states[2].total_used == 2
     other = await counter.reserve(user.id, DAY, "m/b", total_limit=10, model_limit=2, ttl_seconds=60)
     assert other.accepted and other.total_used == 3 and other.model_used == 1
     tomorrow = await counter.reserve(

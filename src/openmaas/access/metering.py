@@ -150,7 +150,7 @@ class Metering:
         self, caller: Caller, spec: ModelSpec, state: QuotaState, seconds: int, headers: dict[str, str]
     ) -> QuotaExceeded:
         reset = self.quota_day.reset_at().isoformat()
-        if state.denied_by == "model":
+        if state.limit == "model":
             message = (
                 f"Daily limit of {state.model_limit} calls to model {spec.id!r} reached for user "
                 f"{caller.user.name!r}; it resets at {reset} (in {seconds} s)."
@@ -160,7 +160,7 @@ class Metering:
                 f"Daily limit of {state.total_limit} calls (all models) reached for user "
                 f"{caller.user.name!r}; it resets at {reset} (in {seconds} s)."
             )
-        error = QuotaExceeded(message, retry_after=seconds, limit_name=state.denied_by or "daily")
+        error = QuotaExceeded(message, retry_after=seconds, limit=state.limit or "daily")
         error.headers.update(headers)
         return error
 

@@ -55,10 +55,10 @@ class QuotaExceeded(OpenMaaSError):
     status = 429
     kind = "rate_limit"
 
-    def __init__(self, message: str, *, retry_after: int, limit_name: str) -> None:
+    def __init__(self, message: str, *, retry_after: int, limit: str) -> None:
         super().__init__(message, code="daily_quota_exceeded")
         self.retry_after = retry_after
-        self.limit_name = limit_name
+        self.limit = limit
         self.headers["Retry-After"] = str(retry_after)
 
 

@@ -50,7 +50,7 @@ class TaskRecord:
     quota_day: date
     attempts: int
     progress: float
-    #: Keys of the output files (see `openmaas.store.outputs`).
+    #: Keys of the output files (see `openmaas.store.files`).
     outputs: tuple[str, ...]
     error: TaskError | None
     #: Key of the input file (the image to edit), if any.

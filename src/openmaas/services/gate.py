@@ -41,7 +41,7 @@ class ModelGate:
         try:
             return await self.metering.reserve(caller, spec)
         except QuotaExceeded as exc:
-            self.metrics.quota_rejections.labels(exc.limit_name).inc()
+            self.metrics.quota_rejections.labels(exc.limit).inc()
             raise
 
 

@@ -31,7 +31,7 @@ from openmaas.engines.base import ImageEngine
 from openmaas.engines.manager import EngineManager
 from openmaas.services.task_quota import TaskQuota
 from openmaas.store.base import TaskStore
-from openmaas.store.outputs import OutputStore
+from openmaas.store.files import TaskFiles
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes of one task
@@ -93,7 +93,7 @@ class TaskRunner:
         *,
         tasks: TaskStore,
         engines: EngineManager,
-        outputs: OutputStore,
+        outputs: TaskFiles,
         quota: TaskQuota,
         registry: CollectorRegistry,
         max_attempts: int,

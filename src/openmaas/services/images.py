@@ -55,9 +55,9 @@ from openmaas.services.task_queue import LocalTaskQueue, TaskQueue
 from openmaas.services.task_quota import TaskQuota
 from openmaas.services.task_retention import TaskRetention
 from openmaas.settings import Settings
-from openmaas.store import output_store
+from openmaas.store import task_files
 from openmaas.store.base import TaskStore
-from openmaas.store.outputs import LocalOutputStore, OutputStore
+from openmaas.store.files import LocalTaskFiles, TaskFiles
 
 log = logging.getLogger(__name__)
 _CANCELLED = TaskError("cancelled", "The task was cancelled by its owner.")
@@ -79,7 +79,7 @@ class ImageService:
         metering: Metering,
         tasks: TaskStore,
         queue: TaskQueue,
-        outputs: OutputStore,
+        outputs: TaskFiles,
         fetcher: ImageFetcher,
         metrics: Metrics,
     ) -> None:
@@ -143,7 +143,7 @@ class ImageService:
             metering=metering,
             tasks=tasks,
             queue=queue,
-            outputs=output_store(settings),
+            outputs=task_files(settings),
             fetcher=ImageFetcher(FetchPolicy.from_settings(settings)),
             metrics=metrics,
         )
@@ -195,7 +195,7 @@ class ImageService:
         try:
             ticket = await self.metering.reserve(caller, spec)
         except QuotaExceeded as exc:
-            self.metrics.quota_rejections.labels(exc.limit_name).inc()
+            self.metrics.quota_rejections.labels(exc.limit).inc()
             raise
         try:
             task = await self._store(caller, job, fetched, ticket.day, request_id)
@@ -378,6 +378,6 @@ class ImageService:
     def output_file(self, key: str, expires: str | None, signature: str | None) -> Path:
         """The file behind a URL this server signed; 403 for a bad or expired signature, 404 when it is
         gone (or when outputs live in object storage, which serves them itself)."""
-        if not isinstance(self.outputs, LocalOutputStore):
+        if not isinstance(self.outputs, LocalTaskFiles):
             raise NotFound("Outputs are in object storage: read the task for their URLs.")
         return self.outputs.signed_file(key, expires, signature)

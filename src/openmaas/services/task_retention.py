@@ -13,13 +13,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from openmaas.store.base import TaskStore
-from openmaas.store.outputs import OutputStore
+from openmaas.store.files import TaskFiles
 
 log = logging.getLogger(__name__)
 
 
 class TaskRetention:
-    def __init__(self, tasks: TaskStore, outputs: OutputStore, retention_hours: float) -> None:
+    def __init__(self, tasks: TaskStore, outputs: TaskFiles, retention_hours: float) -> None:
         self.tasks = tasks
         self.outputs = outputs
         self.retention = timedelta(hours=retention_hours)

@@ -5,15 +5,15 @@
 - `redis_url` as well: quota counters and the auth epoch in Redis (one round trip per call, token
   lookups cached by every API process). This is the scaled-out mode: PostgreSQL + Redis.
 
-Task files (`output_store`) are in the data dir, or in S3-compatible object storage with `s3_bucket`.
+Task files (`task_files`) are in the data dir, or in S3-compatible object storage with `s3_bucket`.
 """
 
 from __future__ import annotations
 
-from openmaas.access.signed_urls import UrlSigner, load_or_create_secret
 from openmaas.settings import Settings
 from openmaas.store.base import QuotaCounter, RecordStore, ResponseStore, TaskStore
-from openmaas.store.outputs import LocalOutputStore, OutputStore
+from openmaas.store.files import LocalTaskFiles, TaskFiles
+from openmaas.store.signed_urls import UrlSigner, load_or_create_secret
 from openmaas.store.sql import SqlStore
 
 
@@ -64,15 +64,15 @@ def response_store(records: RecordStore) -> ResponseStore:
     return records
 
 
-def output_store(settings: Settings) -> OutputStore:
+def task_files(settings: Settings) -> TaskFiles:
     """Where task files go: the bucket when `s3_bucket` is set, else the data dir."""
     if settings.s3_bucket is not None:
         try:
-            from openmaas.store.s3_outputs import S3OutputStore
+            from openmaas.store.s3_files import S3TaskFiles
         except ImportError as exc:
             raise RuntimeError(
                 f"s3_bucket needs the scale extra: pip install 'openmaas[scale]' ({exc})"
             ) from exc
-        return S3OutputStore(settings)
+        return S3TaskFiles(settings)
     signer = UrlSigner(load_or_create_secret(settings.data_dir))
-    return LocalOutputStore(settings.data_dir, signer, settings.image_url_ttl_seconds)
+    return LocalTaskFiles(settings.data_dir, signer, settings.image_url_ttl_seconds)

@@ -26,14 +26,17 @@ class Unset:
 
 UNSET = Unset()
 
+#: The quota counter of a user's calls across all models (the others are named by their model).
+TOTAL = "*"
+
 
 @dataclass(frozen=True, slots=True)
 class QuotaState:
     """The counters of one user and model for one day, after a reservation attempt."""
 
     accepted: bool
-    #: Which limit refused the call: "daily" (all models) or "model"; None when accepted.
-    denied_by: str | None
+    #: The limit that refused the call: "daily" (all models) or "model"; None when accepted.
+    limit: str | None
     total_used: int
     total_limit: int
     model_used: int

@@ -1,6 +1,6 @@
 """Redis: the quota counters and the token-cache epoch of the scaled-out mode.
 
-Quota counters: one hash per user and quota day (field `*` = calls across models, one field per model),
+Quota counters: one hash per user and quota day (field `TOTAL` = calls across models, one field per model),
 changed by one Lua script per reservation. The script checks both limits and increments both fields
 atomically, in one round trip, so any number of API processes count exactly. The hash expires a margin
 after the day's reset; the day is part of its key, so a new day starts from zero whatever the expiry.
@@ -19,29 +19,30 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from openmaas.domain.errors import Overloaded
-from openmaas.store.base import QuotaCounter, QuotaState
+from openmaas.store.base import TOTAL, QuotaCounter, QuotaState
 
-TOTAL_FIELD = "*"
 #: How long yesterday's counters outlive the reset (clock skew between processes, late refunds).
 EXPIRY_MARGIN_SECONDS = 3600
 
-# KEYS[1] the user-day hash; ARGV: model field, total limit, model limit (-1: none), ttl seconds.
-# Returns {accepted (0/1), denied_by (0 none, 1 daily, 2 model), total used, model used}.
+# KEYS[1] the user-day hash; ARGV: model field, total limit, model limit (-1: none), ttl seconds, total
+# field (`TOTAL`).
+# Returns {accepted (0/1), limit (0 none, 1 daily, 2 model), total used, model used}.
 _RESERVE = """
-local total = tonumber(redis.call('HGET', KEYS[1], '*') or '0')
+local total = tonumber(redis.call('HGET', KEYS[1], ARGV[5]) or '0')
 local model = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 if total >= tonumber(ARGV[2]) then return {0, 1, total, model} end
 local model_limit = tonumber(ARGV[3])
 if model_limit >= 0 and model >= model_limit then return {0, 2, total, model} end
-total = redis.call('HINCRBY', KEYS[1], '*', 1)
+total = redis.call('HINCRBY', KEYS[1], ARGV[5], 1)
 model = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {1, 0, total, model}
 """
 
-# KEYS[1] the user-day hash; ARGV[1] the model field. Never below zero (a refund after the reset).
+# KEYS[1] the user-day hash; ARGV: the model field, the total field. Never below zero (a refund after
+# the reset).
 _RELEASE = """
-for _, field in ipairs({'*', ARGV[1]}) do
+for _, field in ipairs({ARGV[2], ARGV[1]}) do
   if tonumber(redis.call('HGET', KEYS[1], field) or '0') > 0 then
     redis.call('HINCRBY', KEYS[1], field, -1)
   end
@@ -49,7 +50,7 @@ end
 return 1
 """
 
-_DENIED_BY = {0: None, 1: "daily", 2: "model"}
+_LIMIT = {0: None, 1: "daily", 2: "model"}
 
 
 def connect(url: str) -> Redis:
@@ -86,18 +87,19 @@ class RedisQuotaCounter(QuotaCounter):
             total_limit,
             -1 if model_limit is None else model_limit,
             ttl_seconds + EXPIRY_MARGIN_SECONDS,
+            TOTAL,
         )
         try:
             accepted, denied, total, used = await self._reserve(keys=[self.key(user_id, day)], args=args)
         except RedisError as exc:
             raise unavailable(exc) from exc
         return QuotaState(
-            bool(accepted), _DENIED_BY[int(denied)], int(total), total_limit, int(used), model_limit
+            bool(accepted), _LIMIT[int(denied)], int(total), total_limit, int(used), model_limit
         )
 
     async def release(self, user_id: int, day: date, model: str) -> None:
         try:
-            await self._release(keys=[self.key(user_id, day)], args=(model,))
+            await self._release(keys=[self.key(user_id, day)], args=(model, TOTAL))
         except RedisError as exc:
             raise unavailable(exc) from exc
 
@@ -107,7 +109,7 @@ class RedisQuotaCounter(QuotaCounter):
         except RedisError as exc:
             raise unavailable(exc) from exc
         counts = {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in fields.items()}
-        return counts.pop(TOTAL_FIELD, 0), counts
+        return counts.pop(TOTAL, 0), counts
 
 
 class AuthEpoch:

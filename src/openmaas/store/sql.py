@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
 from openmaas.domain.errors import InvalidRequest, NotFound
-from openmaas.store.base import UNSET, QuotaCounter, QuotaState, RecordStore, Unset
+from openmaas.store.base import TOTAL, UNSET, QuotaCounter, QuotaState, RecordStore, Unset
 from openmaas.store.responses import SqlResponseStore
 from openmaas.store.schema import quota_counters, tokens, usage_daily, users
 from openmaas.store.tasks import SqlTaskStore
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from openmaas.store.redis import AuthEpoch
 
 T = TypeVar("T")
-TOTAL_SCOPE = "*"
 
 _TOKEN_COLUMNS = (
     tokens.c.id.label("token_id"),
@@ -445,20 +444,20 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
         def attempt(conn: Connection) -> QuotaState:
             transaction = conn.begin()
             key = {"user_id": user_id, "day": day, "by": 1}
-            total = int(conn.execute(self._increment, {**key, "scope": TOTAL_SCOPE}).scalar_one())
+            total = int(conn.execute(self._increment, {**key, "scope": TOTAL}).scalar_one())
             used = int(conn.execute(self._increment, {**key, "scope": model}).scalar_one())
-            denied_by = None
+            limit = None
             if total > total_limit:
-                denied_by = "daily"
+                limit = "daily"
             elif model_limit is not None and used > model_limit:
-                denied_by = "model"
-            if denied_by is None:
+                limit = "model"
+            if limit is None:
                 conn.execute(self._ledger_upsert, self._ledger_row(user_id, day, model, calls=1))
                 transaction.commit()
             else:
                 transaction.rollback()
                 total, used = total - 1, used - 1
-            return QuotaState(denied_by is None, denied_by, total, total_limit, used, model_limit)
+            return QuotaState(limit is None, limit, total, total_limit, used, model_limit)
 
         return await self._read(attempt)
 
@@ -470,7 +469,7 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
                     and_(
                         quota_counters.c.user_id == user_id,
                         quota_counters.c.day == day,
-                        quota_counters.c.scope.in_([TOTAL_SCOPE, model]),
+                        quota_counters.c.scope.in_([TOTAL, model]),
                         quota_counters.c.calls > 0,
                     )
                 )
@@ -488,6 +487,6 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
 
         def query(conn: Connection) -> tuple[int, dict[str, int]]:
             counts = {r.scope: r.calls for r in conn.execute(statement)}
-            return counts.pop(TOTAL_SCOPE, 0), counts
+            return counts.pop(TOTAL, 0), counts
 
         return await self._read(query)

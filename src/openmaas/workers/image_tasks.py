@@ -24,7 +24,7 @@ from openmaas.services.shared_worker import SharedImageWorker
 from openmaas.services.task_quota import TaskQuota
 from openmaas.services.task_retention import TaskRetention
 from openmaas.settings import Settings
-from openmaas.store import open_store, output_store, task_store
+from openmaas.store import open_store, task_files, task_store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ImageTaskWorker:
             store, counter = await open_store(settings)
             self._stack.push_async_callback(store.close)
             tasks = task_store(store)
-            outputs = output_store(settings)
+            outputs = task_files(settings)
             self._stack.push_async_callback(outputs.close)
             await outputs.open()
             queue = SharedTaskQueue(settings, tasks, pool_size=settings.image_workers + 3)

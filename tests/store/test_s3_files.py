@@ -16,7 +16,7 @@ import pytest
 from pydantic import SecretStr
 
 from openmaas.settings import Settings
-from openmaas.store.s3_outputs import ObjectStorageError, S3OutputStore
+from openmaas.store.s3_files import ObjectStorageError, S3TaskFiles
 from tests.object_storage import create_bucket, s3_server
 from tests.s3_server import ACCESS_KEY, REGION, SECRET_KEY
 
@@ -40,21 +40,21 @@ def settings(endpoint: str, bucket: str, **extra: Any) -> Settings:
 
 
 @pytest.fixture
-async def store(endpoint: str) -> AsyncIterator[S3OutputStore]:
+async def store(endpoint: str) -> AsyncIterator[S3TaskFiles]:
     bucket = f"outputs-{uuid.uuid4().hex[:8]}"
     create_bucket(endpoint, bucket)
-    the_store = S3OutputStore(settings(endpoint, bucket, s3_prefix="run/"))
+    the_store = S3TaskFiles(settings(endpoint, bucket, s3_prefix="run/"))
     await the_store.open()
     yield the_store
     await the_store.close()
 
 
-def keys_in(store: S3OutputStore) -> list[str]:
+def keys_in(store: S3TaskFiles) -> list[str]:
     listing = store._client.list_objects_v2(Bucket=store.bucket)
     return sorted(obj["Key"] for obj in listing.get("Contents", []))
 
 
-async def test_outputs_are_written_read_and_fetched_with_a_bare_get(store: S3OutputStore) -> None:
+async def test_outputs_are_written_read_and_fetched_with_a_bare_get(store: S3TaskFiles) -> None:
     keys = await store.save_outputs("task-1", 1, [b"png one", b"png two"])
     assert keys == ["outputs/task-1/1-0.png", "outputs/task-1/1-1.png"]
     assert keys_in(store) == ["run/outputs/task-1/1-0.png", "run/outputs/task-1/1-1.png"]
@@ -68,7 +68,7 @@ async def test_outputs_are_written_read_and_fetched_with_a_bare_get(store: S3Out
     assert response.headers["content-type"] == "image/png"
 
 
-async def test_presigned_urls_expire_and_cannot_be_altered(store: S3OutputStore) -> None:
+async def test_presigned_urls_expire_and_cannot_be_altered(store: S3TaskFiles) -> None:
     (key,) = await store.save_outputs("task-2", 1, [b"short-lived"])
     tampered = httpx.get(store.url(key, "").replace("task-2/1-0.png", "task-2/1-1.png"))
     assert tampered.status_code == 403
@@ -84,7 +84,7 @@ async def test_presigned_urls_expire_and_cannot_be_altered(store: S3OutputStore)
     assert httpx.get(fresh).content == b"short-lived"
 
 
-async def test_deleting_task_files(store: S3OutputStore) -> None:
+async def test_deleting_task_files(store: S3TaskFiles) -> None:
     first = await store.save_outputs("task-3", 1, [b"a", b"b"])
     await store.save_outputs("task-3", 2, [b"c"])
     await store.save_input("task-3", b"input")
@@ -101,7 +101,7 @@ async def test_deleting_task_files(store: S3OutputStore) -> None:
 
 
 async def test_a_missing_bucket_fails_at_start(endpoint: str) -> None:
-    missing = S3OutputStore(settings(endpoint, "no-such-bucket"))
+    missing = S3TaskFiles(settings(endpoint, "no-such-bucket"))
     with pytest.raises(ObjectStorageError, match="no-such-bucket"):
         await missing.open()
     await missing.close()

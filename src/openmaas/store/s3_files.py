@@ -26,7 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from openmaas.settings import Settings
-from openmaas.store.outputs import OutputStore, checked_task_id, input_key, is_output_key, output_key
+from openmaas.store.files import TaskFiles, checked_task_id, input_key, is_output_key, output_key
 
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 
@@ -39,10 +39,10 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-class S3OutputStore(OutputStore):
+class S3TaskFiles(TaskFiles):
     def __init__(self, settings: Settings) -> None:
         if settings.s3_bucket is None:
-            raise ValueError("S3OutputStore needs s3_bucket")
+            raise ValueError("S3TaskFiles needs s3_bucket")
         self.bucket = settings.s3_bucket
         self.prefix = settings.s3_prefix
         self.ttl_seconds = settings.image_url_ttl_seconds

@@ -4,9 +4,9 @@ A file is named by a key: `outputs/<task id>/<attempt>-<index>.png` or `inputs/<
 part of an output's key so that two runs of one task (a worker taken for dead that was only slow) never
 write or delete each other's files; the run that ends the task first wins, the other deletes its own.
 
-`OutputStore` is the interface; `LocalOutputStore` keeps the files in the data dir (the embedded
-default) and hands out URLs signed by this server (`/v1/files/...`); `S3OutputStore`
-(`openmaas.store.s3_outputs`) keeps them in S3-compatible object storage with presigned URLs.
+`TaskFiles` is the interface; `LocalTaskFiles` keeps the files in the data dir (the embedded
+default) and hands out URLs signed by this server (`/v1/files/...`); `S3TaskFiles`
+(`openmaas.store.s3_files`) keeps them in S3-compatible object storage with presigned URLs.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from openmaas.access.signed_urls import UrlSigner
 from openmaas.domain.errors import NotFound
+from openmaas.store.signed_urls import UrlSigner
 
 FILES_PREFIX = "/v1/files/"
 # Keys written before the attempt was part of them (`outputs/<task>/<index>.png`) stay valid.
@@ -46,7 +46,7 @@ def checked_task_id(task_id: str) -> str:
     return task_id
 
 
-class OutputStore(abc.ABC):
+class TaskFiles(abc.ABC):
     """Where task files live, and the URLs that fetch outputs with a bare GET (no token)."""
 
     @abc.abstractmethod
@@ -85,7 +85,7 @@ class OutputStore(abc.ABC):
         """Release connections."""
 
 
-class LocalOutputStore(OutputStore):
+class LocalTaskFiles(TaskFiles):
     """Files under the data dir, written to a temporary name and renamed, so a reader (or a restart)
     never sees half a file; served by this server at `/v1/files/<key>` behind HMAC-signed URLs."""
 
