@@ -13,7 +13,9 @@ from openmaas.access.auth import Authenticator
 from openmaas.access.tokens import new_token, token_hash, token_prefix
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import AuthenticationFailed
-from openmaas.store.redis import AuthEpoch, connect
+from openmaas.store.auth_cache import AuthEpoch, CachedRecordStore, RedisAuthEpoch
+from openmaas.store.base import RecordStore
+from openmaas.store.redis import connect
 from openmaas.store.sql import SqlStore
 
 
@@ -25,22 +27,35 @@ class CountingStore(SqlStore):
         return await super().caller_for(token_hash)
 
 
+class Process:
+    """What one API process has: the store it looks tokens up in (`cached`, around `counting`)."""
+
+    def __init__(self, url: str, redis_url: str, redis_prefix: str) -> None:
+        self.redis = connect(redis_url)
+        self.counting = CountingStore(url)
+        self.cached = CachedRecordStore(self.counting, RedisAuthEpoch(self.redis, redis_prefix))
+
+    async def close(self) -> None:
+        await self.cached.close()
+        await self.redis.aclose()
+
+
 @pytest.fixture
 async def stores(
     tmp_path: Path, redis_url: str, redis_prefix: str
-) -> AsyncIterator[tuple[CountingStore, SqlStore]]:
-    """Two stores on one database and one Redis, as two processes would have them."""
+) -> AsyncIterator[tuple[CountingStore, CachedRecordStore, CachedRecordStore]]:
+    """Two stores on one database and one Redis, as two processes would have them: (the counting store
+    under mine, mine, the other's)."""
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    mine = CountingStore(url, epoch=AuthEpoch(connect(redis_url), redis_prefix))
-    other = SqlStore(url, epoch=AuthEpoch(connect(redis_url), redis_prefix))
-    await mine.open()
-    await other.open()
-    yield mine, other
+    mine, other = Process(url, redis_url, redis_prefix), Process(url, redis_url, redis_prefix)
+    await mine.cached.open()
+    await other.cached.open()
+    yield mine.counting, mine.cached, other.cached
     await mine.close()
     await other.close()
 
 
-async def _token(store: SqlStore, name: str) -> str:
+async def _token(store: RecordStore, name: str) -> str:
     user = await store.add_user(name, is_admin=False, daily_limit=None, model_daily_limit=None)
     token = new_token()
     await store.add_token(
@@ -49,9 +64,11 @@ async def _token(store: SqlStore, name: str) -> str:
     return token
 
 
-async def test_lookups_are_cached_until_the_epoch_moves(stores: tuple[CountingStore, SqlStore]) -> None:
-    mine, other = stores
-    auth = Authenticator(mine)
+async def test_lookups_are_cached_until_the_epoch_moves(
+    stores: tuple[CountingStore, CachedRecordStore, CachedRecordStore],
+) -> None:
+    mine, cached, other = stores
+    auth = Authenticator(cached)
     alice, bob = await _token(other, "alice"), await _token(other, "bob")
     for _ in range(5):
         assert (await auth.caller(alice)).user.name == "alice"
@@ -66,9 +83,11 @@ async def test_lookups_are_cached_until_the_epoch_moves(stores: tuple[CountingSt
     assert (await auth.caller(bob)).user.name == "bob"
 
 
-async def test_unknown_tokens_are_not_cached(stores: tuple[CountingStore, SqlStore]) -> None:
-    mine, _ = stores
-    auth = Authenticator(mine)
+async def test_unknown_tokens_are_not_cached(
+    stores: tuple[CountingStore, CachedRecordStore, CachedRecordStore],
+) -> None:
+    mine, cached, _ = stores
+    auth = Authenticator(cached)
     stranger = new_token()
     for _ in range(2):
         with pytest.raises(AuthenticationFailed):
@@ -90,36 +109,32 @@ async def test_without_redis_every_lookup_reads_the_store(tmp_path: Path) -> Non
     await store.close()
 
 
-class SlowEpochStore(SqlStore):
-    """A store whose epoch lives in memory and takes a while to read, to watch reads being shared."""
+class SlowEpoch(AuthEpoch):
+    """An epoch that lives in memory and takes a while to read, to watch reads being shared."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self) -> None:
         self.value = 0
         self.reads = 0
 
-    @property
-    def has_access_epoch(self) -> bool:
-        return True
-
-    async def access_epoch(self) -> int | None:
+    async def current(self) -> int | None:
         seen = self.value  # the read happens when it starts...
         await asyncio.sleep(0.02)  # ...and its answer lands later
         self.reads += 1
         return seen
 
-    async def _access_changed(self) -> None:
+    async def bump(self) -> None:
         self.value += 1
 
 
 async def test_concurrent_requests_share_epoch_reads_without_missing_a_revocation(tmp_path: Path) -> None:
-    store = SlowEpochStore(f"sqlite:///{tmp_path / 'slow.db'}")
+    epoch = SlowEpoch()
+    store = CachedRecordStore(SqlStore(f"sqlite:///{tmp_path / 'slow.db'}"), epoch)
     await store.open()
     token = await _token(store, "alice")
     auth = Authenticator(store)
     callers = await asyncio.gather(*(auth.caller(token) for _ in range(50)))
     assert {c.user.name for c in callers} == {"alice"}
-    assert store.reads == 2  # the first request's read, then one read for the 49 that arrived meanwhile
+    assert epoch.reads == 2  # the first request's read, then one read for the 49 that arrived meanwhile
     before = asyncio.create_task(auth.caller(token))  # its epoch read is in flight...
     await asyncio.sleep(0.005)
     await store.revoke_tokens(token_hash=token_hash(token))  # ...when the token is revoked

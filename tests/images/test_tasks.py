@@ -14,7 +14,7 @@ from PIL import Image
 
 from openmaas.domain.tasks import TaskRecord, TaskStatus
 from openmaas.settings import Settings
-from openmaas.store import database_url
+from openmaas.store.backends import database_url
 from openmaas.store.sql import SqlStore
 from tests.fakes import ScriptedImageEngine
 from tests.images.conftest import AppFactory, ImageHarness

@@ -16,7 +16,7 @@ import pytest
 from openmaas.domain.errors import InvalidRequest, NotFound
 from openmaas.domain.tasks import TaskRecord, TaskStatus
 from openmaas.store.base import QuotaCounter
-from openmaas.store.redis import AuthEpoch, RedisQuotaCounter, connect
+from openmaas.store.redis import RedisQuotaCounter, connect
 from openmaas.store.sql import SqlStore
 
 DAY = date(2026, 11, 22)
@@ -169,24 +169,6 @@ async def test_redis_counters_expire_after_the_reset(redis_url: str, redis_prefi
     ttl = await redis.ttl(counter.key(7, DAY))
     assert 100 < ttl <= 100 + 3600
     await redis.aclose()
-
-
-async def test_access_changes_move_the_epoch(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    epoch = AuthEpoch(connect(redis_url), redis_prefix)
-    store = SqlStore(f"sqlite:///{tmp_path / 'epoch.db'}", epoch=epoch)
-    await store.open()
-    user = await store.add_user("alice", is_admin=False, daily_limit=None, model_daily_limit=None)
-    await store.add_token(user.id, token_hash="a" * 64, prefix="ms-aaaaaaaa", label="", models=None)
-    start = await store.access_epoch()
-    assert start is not None
-    await store.update_user("alice", daily_limit=3)
-    after_update = await store.access_epoch()
-    assert after_update is not None and after_update > start
-    assert await store.revoke_tokens(prefix="ms-zzzz") == []  # nothing changed: the epoch stays
-    assert await store.access_epoch() == after_update
-    await store.revoke_tokens(prefix="ms-aaaa")
-    assert (await store.access_epoch() or 0) > after_update
-    await store.close()
 
 
 async def test_revoking_a_token_by_id(store: SqlStore) -> None:

@@ -9,11 +9,12 @@ from datetime import timedelta
 
 from openmaas.access.clock import QuotaDay
 from openmaas.access.tokens import PREFIX_LENGTH, is_token, new_token, token_hash, token_prefix
-from openmaas.cli.common import opened_store, settings_from, table
+from openmaas.cli.common import settings_from, table
 from openmaas.cli.main import CommandError
 from openmaas.domain.accounts import User
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.settings import Settings
+from openmaas.store.backends import open_stores
 from openmaas.store.base import QuotaCounter, RecordStore
 
 
@@ -26,7 +27,8 @@ def run_accounts(args: argparse.Namespace) -> int:
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    async with opened_store(settings) as (store, counter):
+    async with await open_stores(settings) as stores:
+        store, counter = stores.records, stores.counter
         if args.command == "usage":
             return await _usage(args, settings, store)
         if args.command == "users":

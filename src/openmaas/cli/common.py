@@ -1,18 +1,14 @@
-"""What the commands share: settings from flags and environment, and a store opened for one command."""
+"""What the commands share: settings from flags and environment, and aligned text tables."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from pydantic import ValidationError
 
 from openmaas.cli.main import CommandError
 from openmaas.settings import Settings
-from openmaas.store import open_store
-from openmaas.store.base import QuotaCounter, RecordStore
 
 _FLAG_SETTINGS = (
     "data_dir",
@@ -37,15 +33,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise CommandError(f"invalid setting {where}: {first['msg']}") from exc
-
-
-@asynccontextmanager
-async def opened_store(settings: Settings) -> AsyncIterator[tuple[RecordStore, QuotaCounter]]:
-    store, counter = await open_store(settings)
-    try:
-        yield store, counter
-    finally:
-        await store.close()
 
 
 def table(rows: list[list[str]], header: list[str]) -> str:

@@ -16,18 +16,20 @@ import uvicorn
 from openmaas.access.tokens import new_token, token_hash, token_prefix
 from openmaas.app import create_app
 from openmaas.catalog import CatalogError, load_catalog
-from openmaas.cli.common import opened_store, settings_from
+from openmaas.cli.common import settings_from
 from openmaas.cli.main import CommandError
 from openmaas.logs import configure_logging
 from openmaas.server import GracefulServer
 from openmaas.services.container import Services
 from openmaas.settings import Settings
+from openmaas.store.backends import open_stores
 
 LOCAL_USER = "local"
 
 
 async def _local_token(settings: Settings) -> str:
-    async with opened_store(settings) as (store, _):
+    async with await open_stores(settings) as stores:
+        store = stores.records
         user = await store.get_user(LOCAL_USER)
         if user is None:
             user = await store.add_user(LOCAL_USER, is_admin=True, daily_limit=None, model_daily_limit=None)

@@ -28,7 +28,7 @@ from openmaas.services.images import ImageService
 from openmaas.services.responses import ResponseService
 from openmaas.services.vision import ChatImages
 from openmaas.settings import Settings
-from openmaas.store import open_store, response_store, task_store
+from openmaas.store.backends import open_stores
 from openmaas.store.base import QuotaCounter, RecordStore
 
 if TYPE_CHECKING:
@@ -62,10 +62,11 @@ async def running_services(
     settings: Settings, catalog: Catalog, engines: EngineManager, metrics: Metrics, drain: Drain, clock: Clock
 ) -> AsyncIterator[Services]:
     """Open the store, build the services, start the engines and background work; close all on exit."""
-    store, counter = await open_store(settings)
+    stores = await open_stores(settings)
+    store, counter = stores.records, stores.counter
     quota_day = QuotaDay(settings.zone, clock)
     metering = Metering(counter, store, settings, quota_day)
-    images = ImageService.build(settings, task_store(store), engines, metering, metrics)
+    images = ImageService.build(settings, stores.tasks, engines, metering, metrics)
     services = Services(
         settings=settings,
         catalog=catalog,
@@ -88,7 +89,7 @@ async def running_services(
         metrics=metrics,
         started_at=int(time.time()),
         accounts=AccountService(settings, store, counter, quota_day, engines, metering),
-        responses=ResponseService(response_store(store), settings.response_retention_hours),
+        responses=ResponseService(stores.responses, settings.response_retention_hours),
         drain=drain,
     )
     engines.start()
@@ -105,7 +106,7 @@ async def running_services(
         if discovery is not None:
             await discovery.close()
         await metering.drain()
-        await store.close()
+        await stores.close()
 
 
 def _chat_images(settings: Settings) -> ChatImages:

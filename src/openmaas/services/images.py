@@ -51,11 +51,12 @@ from openmaas.metrics import Metrics
 from openmaas.services.gate import wrong_task
 from openmaas.services.image_runner import TaskRunner
 from openmaas.services.image_workers import ImageWorkers
+from openmaas.services.shared_queue import SharedTaskQueue
 from openmaas.services.task_queue import LocalTaskQueue, TaskQueue
 from openmaas.services.task_quota import TaskQuota
 from openmaas.services.task_retention import TaskRetention
 from openmaas.settings import Settings
-from openmaas.store import task_files
+from openmaas.store.backends import job_queue, task_files
 from openmaas.store.base import TaskStore
 from openmaas.store.files import LocalTaskFiles, TaskFiles
 
@@ -127,9 +128,7 @@ class ImageService:
         """The queue and the outputs the settings select (see `image_queue` and `s3_bucket`)."""
         queue: TaskQueue
         if settings.shared_image_queue:
-            from openmaas.services.shared_queue import SharedTaskQueue  # the `scale` extra
-
-            queue = SharedTaskQueue(settings, tasks)
+            queue = SharedTaskQueue(job_queue(settings), tasks, max_size=settings.image_queue_size)
             if settings.s3_bucket is None:
                 log.warning(
                     "the shared image queue without object storage (OPENMAAS_S3_BUCKET): image workers "

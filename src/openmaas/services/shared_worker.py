@@ -2,8 +2,8 @@
 
 It runs inside `openmaas worker` when the worker's registry has image models. Each worker:
 
-- runs up to `image_workers` tasks at once through a procrastinate worker that listens on its models'
-  queues and renews its lease (a heartbeat row in PostgreSQL) every fifth of `image_lease_seconds`;
+- runs up to `image_workers` tasks at once from its models' queues in the shared job queue
+  (`openmaas.store.base.JobQueue`), renewing its lease there every fifth of `image_lease_seconds`;
 - every third of the lease, recovers what dead workers left: jobs of workers whose lease lapsed go
   back to their queue (their tasks are then taken over, or end FAILED after `image_max_attempts`
   runs), and PENDING tasks that lost their job are queued again. Every live worker does it; the
@@ -15,13 +15,10 @@ It runs inside `openmaas worker` when the worker's registry has image models. Ea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from procrastinate.exceptions import ConnectorException
-
 from openmaas.services.image_runner import Outcome, TaskRunner
-from openmaas.services.shared_queue import TASK_NAME, SharedTaskQueue, queue_name
+from openmaas.services.shared_queue import SharedTaskQueue
 from openmaas.services.task_retention import TaskRetention
 
 log = logging.getLogger(__name__)
@@ -48,7 +45,6 @@ class SharedImageWorker:
         self.lease = lease_seconds
         self.name = name
         self._tasks: list[asyncio.Task[None]] = []
-        queue.app.task(name=TASK_NAME, pass_context=False)(self._job)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,29 +60,23 @@ class SharedImageWorker:
         consumer, *others = self._tasks
         for task in others:
             task.cancel()
-        consumer.cancel()  # procrastinate waits for the running jobs, which now end at once
+        consumer.cancel()  # the job queue waits for the running jobs, which now end at once
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _consume(self) -> None:
-        await self.queue.app.run_worker_async(
-            queues=[queue_name(m) for m in self.models],
+        await self.queue.jobs.work(
+            self._job,
+            models=self.models,
             name=self.name,
             concurrency=self.concurrency,
-            wait=True,
-            install_signal_handlers=False,
-            listen_notify=True,
-            fetch_job_polling_interval=self.lease / 3,
-            abort_job_polling_interval=self.lease / 3,
-            update_heartbeat_interval=self.lease / 5,
-            stalled_worker_timeout=self.lease,
-            shutdown_graceful_timeout=STOP_TIMEOUT,
-            delete_jobs="always",  # the task store keeps the history
+            lease_seconds=self.lease,
+            stop_timeout=STOP_TIMEOUT,
         )
 
     async def _job(self, task_id: str, model: str) -> None:
         outcome = await self.runner.run(task_id, take_over=True)
         if outcome is Outcome.REQUEUED:
-            await self.queue.defer(task_id, model)
+            await self.queue.jobs.defer(task_id, model)
 
     async def _recover_forever(self) -> None:
         while True:
@@ -98,15 +88,8 @@ class SharedImageWorker:
 
     async def recover(self) -> None:
         """Put back the jobs of dead workers, and queue PENDING tasks that have no job."""
-        manager = self.queue.app.job_manager
-        await manager.prune_stalled_workers(self.lease)
-        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=self.lease):
-            with contextlib.suppress(ConnectorException):  # another worker put it back first
-                await manager.retry_job(job)
-                log.info(
-                    "requeued the job of a dead image worker",
-                    extra={"task_id": job.task_kwargs.get("task_id")},
-                )
-        for orphan in await self.queue.orphaned_tasks(older_than=self.lease):
-            await self.queue.defer(orphan["id"], orphan["model"])
-            log.info("queued an image task that had lost its job", extra={"task_id": orphan["id"]})
+        for task_id in await self.queue.jobs.requeue_stalled(self.lease):
+            log.info("requeued the job of a dead image worker", extra={"task_id": task_id})
+        for task_id, model in await self.queue.jobs.orphaned_tasks(older_than=self.lease):
+            await self.queue.jobs.defer(task_id, model)
+            log.info("queued an image task that had lost its job", extra={"task_id": task_id})

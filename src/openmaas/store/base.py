@@ -1,18 +1,22 @@
-"""The store interfaces: records (users, tokens, usage ledger), quota counters, tasks and stored responses.
+"""The store interfaces: records (users, tokens, usage ledger), quota counters, tasks, stored responses,
+the shared job queue and the worker directory (task files: `files.py`).
 
-Nothing outside `openmaas.store` touches SQL or Redis. The embedded default implements both
-interfaces on SQLite; the scaled-out mode implements the records on PostgreSQL and the counters on Redis.
+Nothing outside `openmaas.store` touches SQL or Redis; `backends.py` picks the implementations. The
+embedded default implements records, counters, tasks and responses on SQLite; the scaled-out mode
+implements them on PostgreSQL, the counters on Redis, the job queue on PostgreSQL and the worker
+directory on Redis.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
+from openmaas.domain.models import ModelSpec
 from openmaas.domain.responses import StoredResponse
 from openmaas.domain.tasks import TaskError, TaskRecord, TaskStatus
 
@@ -99,16 +103,6 @@ class RecordStore(abc.ABC):
     @abc.abstractmethod
     async def revoke_token(self, token_id: int) -> TokenInfo | None:
         """Revoke the token with this id; the token (revoked now or before), or None if there is none."""
-
-    @property
-    def has_access_epoch(self) -> bool:
-        """Whether `access_epoch` can tell changes apart (then token lookups may be cached)."""
-        return False
-
-    async def access_epoch(self) -> int | None:
-        """A number that changes whenever any process revokes a token or changes a user, so callers
-        may cache token lookups while it stays the same; None (the default) means: do not cache."""
-        return None
 
     # -- usage ledger --
     @abc.abstractmethod
@@ -246,3 +240,78 @@ class ResponseStore(abc.ABC):
     @abc.abstractmethod
     async def delete_responses_created_before(self, cutoff: datetime) -> int:
         """Delete every response created before `cutoff`; returns how many."""
+
+
+#: What runs a job: called with the task id and the model of the job's task.
+JobHandler = Callable[[str, str], Awaitable[None]]
+
+
+class JobQueue(abc.ABC):
+    """The shared job queue of the scaled-out mode: one job per task, on the queue of the task's model,
+    taken by image workers on any machine. A worker holds a lease it renews while it lives; the jobs of
+    a worker whose lease lapsed can be put back (`requeue_stalled`)."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect (and create the queue's own tables at first use)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def defer(self, task_id: str, model: str) -> None:
+        """Queue a job for the task (none is added while one already waits for it)."""
+
+    @abc.abstractmethod
+    async def orphaned_tasks(self, older_than: float) -> list[tuple[str, str]]:
+        """PENDING tasks (id, model) that no waiting or running job points to, unchanged for
+        `older_than` seconds: the API process died between storing the task and queueing it, or a
+        worker stopped after putting its task back."""
+
+    @abc.abstractmethod
+    async def requeue_stalled(self, lease_seconds: float) -> list[str]:
+        """Put back the running jobs of workers whose lease lapsed `lease_seconds` ago; their task ids."""
+
+    @abc.abstractmethod
+    async def work(
+        self,
+        handler: JobHandler,
+        *,
+        models: list[str],
+        name: str,
+        concurrency: int,
+        lease_seconds: float,
+        stop_timeout: float,
+    ) -> None:
+        """Run the jobs of `models`, up to `concurrency` at once, renewing this worker's lease, until
+        cancelled; running jobs then get `stop_timeout` seconds to end."""
+
+
+@dataclass(frozen=True)
+class WorkerEntry:
+    """A live engine worker: where it listens and the models it serves."""
+
+    worker_id: str
+    url: str
+    models: tuple[ModelSpec, ...]
+
+
+class WorkerDirectory(abc.ABC):
+    """Which engine workers are alive and which models each serves: a worker registers itself and renews
+    the registration every heartbeat; it is alive while its last renewal is younger than its TTL."""
+
+    @abc.abstractmethod
+    async def register(
+        self, worker_id: str, url: str, models: list[ModelSpec], ttl: float, **about: Any
+    ) -> None:
+        """Announce (or renew) a worker with the models it serves now, alive for `ttl` seconds."""
+
+    @abc.abstractmethod
+    async def unregister(self, worker_id: str) -> None: ...
+
+    @abc.abstractmethod
+    async def live(self) -> list[WorkerEntry]:
+        """The workers whose registration has not lapsed."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...

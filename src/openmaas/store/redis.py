@@ -1,13 +1,10 @@
-"""Redis: the quota counters and the token-cache epoch of the scaled-out mode.
+"""Redis: the quota counters of the scaled-out mode.
 
-Quota counters: one hash per user and quota day (field `TOTAL` = calls across models, one field per model),
+One hash per user and quota day (field `TOTAL` = calls across models, one field per model),
 changed by one Lua script per reservation. The script checks both limits and increments both fields
 atomically, in one round trip, so any number of API processes count exactly. The hash expires a margin
 after the day's reset; the day is part of its key, so a new day starts from zero whatever the expiry.
 The key's `{...}` hash tag keeps a user-day in one slot of a Redis Cluster.
-
-The auth epoch is one integer that every change to a token or a user's limits increments (see
-`token_cache.py`).
 """
 
 from __future__ import annotations
@@ -110,28 +107,3 @@ class RedisQuotaCounter(QuotaCounter):
             raise unavailable(exc) from exc
         counts = {k.decode() if isinstance(k, bytes) else k: int(v) for k, v in fields.items()}
         return counts.pop(TOTAL, 0), counts
-
-
-class AuthEpoch:
-    """One counter that moves whenever a token is revoked or a user's limits change, anywhere."""
-
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self.redis = redis
-        self.key = f"{prefix}:auth-epoch"
-
-    async def current(self) -> int | None:
-        """The epoch, or None when Redis cannot be reached (callers then read tokens afresh)."""
-        try:
-            value = await self.redis.get(self.key)
-        except RedisError:
-            return None
-        return int(value) if value is not None else 0
-
-    async def bump(self) -> None:
-        try:
-            await self.redis.incr(self.key)
-        except RedisError as exc:
-            raise Overloaded(
-                f"The change is saved, but the API processes could not be told ({type(exc).__name__}); "
-                "they keep cached tokens for up to a minute. Retry once Redis is reachable."
-            ) from exc

@@ -9,11 +9,9 @@ the database:
   the CLI add users and revoke tokens while a server runs on the same file.
 - PostgreSQL runs it through the async engine (asyncpg) with `AsyncConnection.run_sync`.
 
-Without Redis every request reads its token afresh, so a revocation is refused on the very next
-request. With Redis (`epoch`), token and user changes move a shared epoch so that API processes may
-cache token lookups (`openmaas.access.auth`) and still refuse a revoked token at once. The hot
-statements (token lookup, counter increments, ledger upsert) are built once with bind parameters so
-SQLAlchemy's compiled cache serves them.
+In the scaled-out mode, `CachedRecordStore` (`auth_cache.py`) caches token lookups around this store.
+The hot statements (token lookup, counter increments, ledger upsert) are built once with bind parameters
+so SQLAlchemy's compiled cache serves them.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -38,9 +36,6 @@ from openmaas.store.base import TOTAL, UNSET, QuotaCounter, QuotaState, RecordSt
 from openmaas.store.responses import SqlResponseStore
 from openmaas.store.schema import quota_counters, tokens, usage_daily, users
 from openmaas.store.tasks import SqlTaskStore
-
-if TYPE_CHECKING:
-    from openmaas.store.redis import AuthEpoch
 
 T = TypeVar("T")
 
@@ -121,11 +116,8 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
     """Records, quota counters, tasks (`store/tasks.py`) and stored responses (`store/responses.py`) in
     one SQL database. `url` is a SQLAlchemy URL (`sqlite:///…` or `postgresql+asyncpg://…`)."""
 
-    def __init__(self, url: str, *, epoch: AuthEpoch | None = None) -> None:
-        """`epoch`: the shared auth epoch (Redis) to announce token and user changes to every process;
-        the store then owns its Redis client and closes it."""
+    def __init__(self, url: str) -> None:
         self.url = url
-        self._epoch = epoch
         self._sync: Engine | None = None
         self._conn: Connection | None = None
         self._async: AsyncEngine | None = None
@@ -180,8 +172,6 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
                 await asyncio.sleep(0.2)
 
     async def close(self) -> None:
-        if self._epoch is not None:
-            await self._epoch.redis.aclose()
         if self._conn is not None:
             self._conn.close()
         if self._sync is not None:
@@ -246,7 +236,6 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
         user = await self._write(change)
         if user is None:
             raise NotFound(f"no user named {name!r}", param="name")
-        await self._access_changed()
         return user
 
     # ---- tokens ---------------------------------------------------------------------------------
@@ -308,37 +297,19 @@ class SqlStore(RecordStore, QuotaCounter, SqlTaskStore, SqlResponseStore):
             conn.execute(update(tokens).where(tokens.c.id.in_(ids)).values(revoked_at=_now()))
             return [_token(r) for r in conn.execute(_TOKENS_WITH_USER.where(tokens.c.id.in_(ids)))]
 
-        revoked = await self._write(revoke)
-        if revoked:
-            await self._access_changed()
-        return revoked
+        return await self._write(revoke)
 
     async def revoke_token(self, token_id: int) -> TokenInfo | None:
-        def revoke(conn: Connection) -> tuple[TokenInfo | None, bool]:
-            changed = conn.execute(
+        def revoke(conn: Connection) -> TokenInfo | None:
+            conn.execute(
                 update(tokens)
                 .where(and_(tokens.c.id == token_id, tokens.c.revoked_at.is_(None)))
                 .values(revoked_at=_now())
-            ).rowcount
+            )
             row = conn.execute(_TOKENS_WITH_USER.where(tokens.c.id == token_id)).first()
-            return (_token(row) if row else None), bool(changed)
+            return _token(row) if row else None
 
-        token, changed = await self._write(revoke)
-        if changed:
-            await self._access_changed()
-        return token
-
-    @property
-    def has_access_epoch(self) -> bool:
-        return self._epoch is not None
-
-    async def access_epoch(self) -> int | None:
-        return await self._epoch.current() if self._epoch is not None else None
-
-    async def _access_changed(self) -> None:
-        """After a change is committed: every process drops its cached token lookups."""
-        if self._epoch is not None:
-            await self._epoch.bump()
+        return await self._write(revoke)
 
     # ---- usage ledger ---------------------------------------------------------------------------
 

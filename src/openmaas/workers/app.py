@@ -139,12 +139,9 @@ class Worker:
     # ---- registration -------------------------------------------------------------------------------
 
     async def heartbeat_forever(self) -> None:
-        from openmaas.store.redis import connect
-        from openmaas.workers.directory import WorkerDirectory
+        from openmaas.store.backends import worker_directory
 
-        assert self.settings.redis_url is not None
-        redis = connect(self.settings.redis_url)
-        directory = WorkerDirectory(redis, self.settings.redis_prefix)
+        directory = worker_directory(self.settings)
         interval = self.settings.worker_heartbeat_seconds
         try:
             while True:
@@ -166,7 +163,7 @@ class Worker:
         finally:
             with contextlib.suppress(Exception):
                 await directory.unregister(self.worker_id)
-            await redis.aclose()
+            await directory.close()
 
 
 def create_worker_app(

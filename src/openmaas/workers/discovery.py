@@ -25,8 +25,7 @@ from openmaas.engines.remote.http import Timeouts, new_session
 from openmaas.engines.remote.queued_images import QueuedImageEngine
 from openmaas.engines.remote.worker_engine import WorkerChatEngine
 from openmaas.settings import Settings
-from openmaas.store.redis import connect
-from openmaas.workers.directory import WorkerDirectory
+from openmaas.store.backends import worker_directory
 
 log = logging.getLogger(__name__)
 CHAT_TASKS = ("chat", "vision")
@@ -34,12 +33,10 @@ CHAT_TASKS = ("chat", "vision")
 
 class WorkerDiscovery:
     def __init__(self, settings: Settings, engines: EngineManager) -> None:
-        assert settings.redis_url is not None
         self.settings = settings
         self.engines = engines
         self.interval = settings.worker_heartbeat_seconds
-        self._redis = connect(settings.redis_url)
-        self.directory = WorkerDirectory(self._redis, settings.redis_prefix)
+        self.directory = worker_directory(settings)
         self.session = new_session(Timeouts())
         secret = settings.worker_secret
         self._secret = secret.get_secret_value() if secret is not None else None
@@ -60,7 +57,7 @@ class WorkerDiscovery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.session.close()
-        await self._redis.aclose()
+        await self.directory.close()
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -24,7 +24,7 @@ from openmaas.services.shared_worker import SharedImageWorker
 from openmaas.services.task_quota import TaskQuota
 from openmaas.services.task_retention import TaskRetention
 from openmaas.settings import Settings
-from openmaas.store import open_store, task_files, task_store
+from openmaas.store.backends import job_queue, open_stores, task_files
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +53,20 @@ class ImageTaskWorker:
     async def start(self) -> None:
         settings = self.settings
         try:
-            store, counter = await open_store(settings)
-            self._stack.push_async_callback(store.close)
-            tasks = task_store(store)
+            stores = await open_stores(settings)
+            self._stack.push_async_callback(stores.close)
+            tasks = stores.tasks
             outputs = task_files(settings)
             self._stack.push_async_callback(outputs.close)
             await outputs.open()
-            queue = SharedTaskQueue(settings, tasks, pool_size=settings.image_workers + 3)
+            jobs = job_queue(settings, pool_size=settings.image_workers + 3)
+            queue = SharedTaskQueue(jobs, tasks, max_size=settings.image_queue_size)
             await queue.open()
             self._stack.push_async_callback(queue.close)
         except BaseException:
             await self._stack.aclose()
             raise
-        metering = Metering(counter, store, settings, QuotaDay(settings.zone))
+        metering = Metering(stores.counter, stores.records, settings, QuotaDay(settings.zone))
         runner = TaskRunner(
             tasks=tasks,
             engines=self.engines,

@@ -2,19 +2,19 @@
 their clocks agree with this machine's (API processes decide the quota day each by its own clock, so
 machines whose clocks differ start the day at different moments).
 
-Read-only: a connection, one query for the time, closed again; no schema is created or migrated.
-Passwords in URLs are never printed.
+Read-only: the probes of `openmaas.store.probes`, one connection and one query each. Passwords in URLs
+are never printed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from urllib.parse import urlsplit
 
 from openmaas.cli.doctor.findings import Finding, fail, ok, skip, warn
 from openmaas.cli.doctor.models import install_hint
 from openmaas.settings import Settings
+from openmaas.store.probes import ProbeFailed, postgres_clock, redis_clock
 
 TIMEOUT_SECONDS = 5.0
 TOLERATED_SKEW_SECONDS = 2.0
@@ -48,26 +48,15 @@ async def database(settings: Settings) -> Finding:
     if not url.startswith(_POSTGRES):
         return skip(subject, f"{urlsplit(url).scheme} database at {where(url)}: not checked")
     try:
-        import asyncpg
+        version, skew = await postgres_clock(url, TIMEOUT_SECONDS)
     except ImportError:
         return fail(subject, f"PostgreSQL needs asyncpg: {install_hint('asyncpg')}")
-    dsn = "postgresql://" + url.split("://", 1)[1]
-    try:
-        connection = await asyncpg.connect(dsn, timeout=TIMEOUT_SECONDS)
-        try:
-            before = time.time()
-            row = await connection.fetchrow("SELECT current_setting('server_version'), now()")
-            local = (before + time.time()) / 2
-        finally:
-            await connection.close()
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+    except ProbeFailed as exc:
         return fail(
             subject,
-            f"cannot reach PostgreSQL at {where(url)} ({type(exc).__name__}: {exc}): check that it runs and "
+            f"cannot reach PostgreSQL at {where(url)} ({exc}): check that it runs and "
             "the URL (--database-url, OPENMAAS_DATABASE_URL)",
         )
-    version, server_now = row[0], row[1]
-    skew = server_now.timestamp() - local
     return clock_finding(subject, f"PostgreSQL {version} at {where(url)} is reachable", skew)
 
 
@@ -77,25 +66,16 @@ async def redis(settings: Settings) -> Finding:
     if url is None:
         return skip(subject, "not configured (the scaled-out mode shares quota counters through it)")
     try:
-        from redis.exceptions import RedisError
-
-        from openmaas.store.redis import connect
+        skew = await redis_clock(url, TIMEOUT_SECONDS)
     except ImportError:
         return fail(subject, f"Redis needs the redis package: {install_hint('redis')}")
-    client = connect(url)
-    try:
-        before = time.time()
-        seconds, micros = await asyncio.wait_for(client.time(), TIMEOUT_SECONDS)
-        local = (before + time.time()) / 2
-    except (TimeoutError, OSError, RedisError) as exc:
+    except ProbeFailed as exc:
         return fail(
             subject,
-            f"cannot reach Redis at {where(url)} ({type(exc).__name__}: {exc}): check that it runs and the "
+            f"cannot reach Redis at {where(url)} ({exc}): check that it runs and the "
             "URL (--redis-url, OPENMAAS_REDIS_URL)",
         )
-    finally:
-        await client.aclose()
-    return clock_finding(subject, f"Redis at {where(url)} is reachable", seconds + micros / 1e6 - local)
+    return clock_finding(subject, f"Redis at {where(url)} is reachable", skew)
 
 
 async def backends(settings: Settings) -> list[Finding]:

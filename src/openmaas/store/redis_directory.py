@@ -14,7 +14,6 @@ renewing at that moment is never half-removed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,14 +21,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from openmaas.domain.models import ModelSpec
-
-
-@dataclass(frozen=True)
-class WorkerEntry:
-    worker_id: str
-    url: str
-    models: tuple[ModelSpec, ...]
-
+from openmaas.store.base import WorkerDirectory, WorkerEntry
 
 # KEYS: the alive zset, the entries hash; ARGV[1]: now. Returns {ids, entries} of the live workers.
 _LIVE = """
@@ -44,7 +36,9 @@ return {ids, redis.call('HMGET', KEYS[2], unpack(ids))}
 """
 
 
-class WorkerDirectory:
+class RedisWorkerDirectory(WorkerDirectory):
+    """The directory on its own Redis client, which `close` closes."""
+
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         # One hash tag: both keys live in the same slot of a Redis Cluster (the script needs that).
@@ -52,10 +46,12 @@ class WorkerDirectory:
         self.alive_key = f"{{{prefix}:workers}}:alive"
         self._live: Any = redis.register_script(_LIVE)
 
+    async def close(self) -> None:
+        await self.redis.aclose()
+
     async def register(
         self, worker_id: str, url: str, models: list[ModelSpec], ttl: float, **about: Any
     ) -> None:
-        """Announce (or renew) a worker with the models it serves now, alive for `ttl` seconds."""
         entry = {"url": url, "models": [m.model_dump(mode="json") for m in models], **about}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.entries_key, worker_id, orjson.dumps(entry))
@@ -69,7 +65,7 @@ class WorkerDirectory:
             await pipe.execute()
 
     async def live(self) -> list[WorkerEntry]:
-        """The workers whose registration has not lapsed (lapsed ones are removed on the way)."""
+        """The live workers (lapsed ones are removed on the way)."""
         result = await self._live(keys=[self.alive_key, self.entries_key], args=[time.time()])
         if not result:
             return []
