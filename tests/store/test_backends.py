@@ -70,6 +70,15 @@ async def test_postgresql_and_redis(
     await directory.close()
 
 
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://127.0.0.1:6380/0", "unix:///run/redis/redis.sock"]
+)
+async def test_redis_schemes(tmp_path: Path, url: str) -> None:
+    directory = worker_directory(settings(tmp_path, redis_url=url))  # connects at its first command
+    assert isinstance(directory, RedisWorkerDirectory)
+    await directory.close()
+
+
 def test_an_unknown_redis_scheme_is_refused(tmp_path: Path) -> None:
     given = settings(tmp_path, redis_url="memcached://h:11211")
     with pytest.raises(ValueError, match=r"redis_url: unknown scheme 'memcached://'; use one of redis://"):
