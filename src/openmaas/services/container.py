@@ -24,7 +24,7 @@ from openmaas.metrics import Metrics
 from openmaas.services.accounts import AccountService
 from openmaas.services.chat import ChatService
 from openmaas.services.embeddings import EmbeddingService
-from openmaas.services.images import ImageService
+from openmaas.services.images.service import ImageService
 from openmaas.services.responses import ResponseService
 from openmaas.services.vision import ChatImages
 from openmaas.settings import Settings

@@ -3,15 +3,15 @@
 `submit` checks the request against the model (404 unknown, 400 not an image model or against its
 profile, 403 token scope, 503 loading), fetches the image to edit safely (400 with the reason), reserves
 one call of quota (429), stores the task and queues it (503 when the queue is full; the call is given
-back). Workers run it (`image_runner.py`); the call is settled when it succeeds and given back when it
+back). Workers run it (`job_runner.py`); the call is settled when it succeeds and given back when it
 fails on our side.
 
 Two set-ups, by settings (see `Settings.shared_image_queue`):
 
-- Embedded: an in-process queue and this process's own workers (`image_workers.py`). On start-up
+- Embedded: an in-process queue and this process's own workers (`local_workers.py`). On start-up
   unfinished tasks are recovered: PENDING ones are queued again, RUNNING ones (their process died) run
   again, or end FAILED once they have been interrupted `image_max_attempts` times. Finished tasks and
-  their files are deleted after `image_retention_hours` (`task_retention.py`).
+  their files are deleted after `image_retention_hours` (`job_retention.py`).
 - Scaled out: the shared queue (`shared_queue.py`); image workers on other machines run the tasks,
   recover them by lease and apply the retention (`shared_worker.py`). This process only submits,
   reads, cancels and hands out URLs; image models are those live workers registered.
@@ -49,11 +49,11 @@ from openmaas.engines.remote.queued_images import QueuedImageEngine
 from openmaas.fetch import FetchedImage, FetchPolicy, ImageFetcher
 from openmaas.metrics import Metrics
 from openmaas.services.gate import wrong_task
-from openmaas.services.image_runner import TaskRunner
-from openmaas.services.image_workers import ImageWorkers
-from openmaas.services.task_queue import LocalTaskQueue, TaskQueue
-from openmaas.services.task_quota import TaskQuota
-from openmaas.services.task_retention import TaskRetention
+from openmaas.services.images.job_queue import LocalTaskQueue, TaskQueue
+from openmaas.services.images.job_quota import TaskQuota
+from openmaas.services.images.job_retention import TaskRetention
+from openmaas.services.images.job_runner import TaskRunner
+from openmaas.services.images.local_workers import ImageWorkers
 from openmaas.settings import Settings
 from openmaas.store import output_store
 from openmaas.store.base import TaskStore
@@ -127,7 +127,7 @@ class ImageService:
         """The queue and the outputs the settings select (see `image_queue` and `s3_bucket`)."""
         queue: TaskQueue
         if settings.shared_image_queue:
-            from openmaas.services.shared_queue import SharedTaskQueue  # the `scale` extra
+            from openmaas.services.images.shared_queue import SharedTaskQueue  # the `scale` extra
 
             queue = SharedTaskQueue(settings, tasks)
             if settings.s3_bucket is None:

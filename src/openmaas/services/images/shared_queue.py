@@ -32,7 +32,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.schema import SchemaManager
 
 from openmaas.domain.tasks import TaskRecord
-from openmaas.services.task_queue import TaskQueue, queue_full
+from openmaas.services.images.job_queue import TaskQueue, queue_full
 from openmaas.settings import Settings
 from openmaas.store.base import TaskStore
 

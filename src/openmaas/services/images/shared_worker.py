@@ -20,9 +20,9 @@ import logging
 
 from procrastinate.exceptions import ConnectorException
 
-from openmaas.services.image_runner import Outcome, TaskRunner
-from openmaas.services.shared_queue import TASK_NAME, SharedTaskQueue, queue_name
-from openmaas.services.task_retention import TaskRetention
+from openmaas.services.images.job_retention import TaskRetention
+from openmaas.services.images.job_runner import Outcome, TaskRunner
+from openmaas.services.images.shared_queue import TASK_NAME, SharedTaskQueue, queue_name
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0
