@@ -22,6 +22,7 @@ from openmaas.engines.manager import EngineManager
 from openmaas.fetch import FetchPolicy, ImageFetcher
 from openmaas.metrics import Metrics
 from openmaas.services.accounts import AccountService
+from openmaas.services.admission import Admission
 from openmaas.services.chat import ChatService
 from openmaas.services.embeddings import EmbeddingService
 from openmaas.services.images.service import ImageService
@@ -65,7 +66,8 @@ async def running_services(
     store, counter = await open_store(settings)
     quota_day = QuotaDay(settings.zone, clock)
     metering = Metering(counter, store, settings, quota_day)
-    images = ImageService.build(settings, task_store(store), engines, metering, metrics)
+    admission = Admission(engines, metering, metrics)
+    images = ImageService.build(settings, task_store(store), admission, metrics)
     services = Services(
         settings=settings,
         catalog=catalog,
@@ -77,13 +79,13 @@ async def running_services(
         engines=engines,
         chat=ChatService(
             engines,
-            metering,
+            admission,
             metrics,
             _chat_images(settings),
             drain,
             default_max_tokens=settings.default_max_tokens,
         ),
-        embeddings=EmbeddingService(engines, metering, metrics),
+        embeddings=EmbeddingService(admission, metrics),
         images=images,
         metrics=metrics,
         started_at=int(time.time()),

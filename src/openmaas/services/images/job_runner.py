@@ -29,6 +29,7 @@ from openmaas.domain.images import ImageJob, JobCancelled
 from openmaas.domain.tasks import TaskError, TaskRecord, TaskStatus
 from openmaas.engines.base import ImageEngine
 from openmaas.engines.manager import EngineManager
+from openmaas.services.admission import IMAGE
 from openmaas.services.images.job_quota import TaskQuota
 from openmaas.store.base import TaskStore
 from openmaas.store.outputs import OutputStore
@@ -206,9 +207,7 @@ class TaskRunner:
                 continue
             except NotFound:
                 raise EngineFailure(f"The model {model!r} is no longer served here.") from None
-            if not isinstance(engine, ImageEngine):
-                raise EngineFailure(f"The model {model!r} is not an image model.")
-            return engine
+            return IMAGE.engine_of(engine)
 
     async def _succeed(self, task: TaskRecord, images: list[bytes], seconds: float) -> None:
         keys = await self.outputs.save_outputs(task.id, task.attempts, images)
