@@ -27,6 +27,7 @@ from openmaas.services.chat import ChatService
 from openmaas.services.embeddings import EmbeddingService
 from openmaas.services.images.service import ImageService
 from openmaas.services.responses import ResponseService
+from openmaas.services.usage import UsageService
 from openmaas.services.vision import ChatImages
 from openmaas.settings import Settings
 from openmaas.store import open_store, response_store, task_store
@@ -54,6 +55,7 @@ class Services:
     metrics: Metrics
     started_at: int
     accounts: AccountService
+    usage: UsageService
     responses: ResponseService
     drain: Drain
 
@@ -89,7 +91,8 @@ async def running_services(
         images=images,
         metrics=metrics,
         started_at=int(time.time()),
-        accounts=AccountService(settings, store, counter, quota_day, engines, metering),
+        accounts=AccountService(settings, store, counter, quota_day, engines.has),
+        usage=UsageService(settings, catalog, store, counter, quota_day, metering),
         responses=ResponseService(response_store(store), settings.response_retention_hours),
         drain=drain,
     )
