@@ -157,7 +157,7 @@ async def _tokens(args: argparse.Namespace, accounts: AccountService) -> int:
             t.created_at.strftime("%Y-%m-%d %H:%M"),
             "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d}",
         ]
-        for t in await store.list_tokens(args.name)
+        for t in await accounts.tokens(args.name)
     ]
     print(table(rows, ["TOKEN", "USER", "LABEL", "MODELS", "CREATED (UTC)", "STATUS"]))
     return 0

@@ -190,8 +190,9 @@ class AccountService:
                 )
         return scope
 
-    async def tokens_of(self, user: User) -> list[TokenInfo]:
-        return await self.store.list_tokens(user.name)
+    async def tokens(self, user_name: str | None = None) -> list[TokenInfo]:
+        """Every user's tokens, or one user's (none for an unknown name), oldest first."""
+        return await self.store.list_tokens(user_name)
 
     async def revoke_own(self, caller: Caller, token_id: int) -> TokenInfo:
         """Revoke one of the caller's tokens; another user's token is as unknown as a missing one."""
