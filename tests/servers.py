@@ -21,7 +21,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from openmaas.access.tokens import new_token, token_hash, token_prefix
+from openmaas.services.accounts import mint_token
 from openmaas.services.container import Services
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,11 +84,7 @@ async def add_user_with_token(
         user = await services.store.add_user(
             name, is_admin=admin, daily_limit=daily_limit, model_daily_limit=model_daily_limit
         )
-    token = new_token()
-    await services.store.add_token(
-        user.id, token_hash=token_hash(token), prefix=token_prefix(token), label="test", models=models
-    )
-    return token
+    return (await mint_token(services.store, user, label="test", models=models)).text
 
 
 def cli(
@@ -119,6 +115,8 @@ class ServerProcess:
     base_url: str
     data_dir: Path
     log_path: Path
+    #: The registry it serves (the CLI needs it to scope a token to one of its models).
+    models_file: Path | None = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -167,7 +165,7 @@ def server_process(
         process = subprocess.Popen(
             command, stdout=log_file, stderr=subprocess.STDOUT, text=True, env={**_env(), **(env or {})}
         )
-    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path)
+    server = ServerProcess(process, f"http://127.0.0.1:{port}", data_dir, log_path, models_file)
     try:
         wait_ready(server, ready_timeout)
         yield server

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from openmaas.access.auth import Authenticator
-from openmaas.access.tokens import new_token, token_hash, token_prefix
+from openmaas.access.tokens import new_token, token_hash
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import AuthenticationFailed
+from openmaas.services.accounts import mint_token
 from openmaas.store.auth_cache import AuthEpoch, CachedRecordStore, RedisAuthEpoch
 from openmaas.store.base import RecordStore
 from openmaas.store.redis import connect
@@ -57,11 +58,7 @@ async def stores(
 
 async def _token(store: RecordStore, name: str) -> str:
     user = await store.add_user(name, is_admin=False, daily_limit=None, model_daily_limit=None)
-    token = new_token()
-    await store.add_token(
-        user.id, token_hash=token_hash(token), prefix=token_prefix(token), label="", models=None
-    )
-    return token
+    return (await mint_token(store, user, label="", models=None)).text
 
 
 async def test_lookups_are_cached_until_the_epoch_moves(

@@ -103,7 +103,7 @@ async def abandon(calls: Any) -> None:
 async def test_abandoned_chat_calls_free_the_engine(server: Server) -> None:
     engine: ScriptedChatEngine = await server.engine("test/long")
     client = openai.AsyncOpenAI(
-        base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=0.5
+        base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=2.0
     )
     messages: Any = [{"role": "user", "content": "Tell me everything."}]
     await abandon(
@@ -126,7 +126,7 @@ async def test_abandoned_chat_calls_free_the_engine(server: Server) -> None:
 async def test_abandoned_messages_calls_free_the_engine(server: Server) -> None:
     engine: ScriptedChatEngine = await server.engine("test/long")
     client = anthropic.AsyncAnthropic(
-        base_url=server.base_url, api_key=server.token, max_retries=0, timeout=0.5
+        base_url=server.base_url, api_key=server.token, max_retries=0, timeout=2.0
     )
     messages: Any = [{"role": "user", "content": "Tell me everything."}]
     await abandon(lambda: client.messages.create(model="test/long", messages=messages, max_tokens=300))
@@ -138,7 +138,7 @@ async def test_abandoned_messages_calls_free_the_engine(server: Server) -> None:
 async def test_abandoned_embedding_calls_stop(server: Server) -> None:
     engine: ScriptedEmbeddingEngine = await server.engine("test/slow-embedder")
     client = openai.AsyncOpenAI(
-        base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=0.5
+        base_url=f"{server.base_url}/v1", api_key=server.token, max_retries=0, timeout=2.0
     )
     await abandon(lambda: client.embeddings.create(model="test/slow-embedder", input="hello"))
     await settled(lambda: engine.running == 0)

@@ -69,7 +69,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 def token_for(server: ServerProcess, user: str, *flags: str, model: str | None = None) -> str:
     cli(server.data_dir, "users", "add", user, *flags)
     restrict = ("--model", model) if model else ()
-    return cli(server.data_dir, "tokens", "create", user, *restrict).stdout.strip()
+    return cli(
+        server.data_dir, "tokens", "create", user, *restrict, models_file=server.models_file
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")

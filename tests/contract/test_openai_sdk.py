@@ -86,8 +86,15 @@ def test_errors_surface_as_sdk_exceptions(server: ServerProcess, client: OpenAI)
         limited.chat.completions.create(model="test/scripted", messages=USER)
     assert int(refused.value.response.headers["retry-after"]) > 0
 
-    restricted_token = cli(server.data_dir, "tokens", "create", "sdk-user", "--model", "test/slow").stdout
-    restricted_token = restricted_token.strip()
+    restricted_token = cli(
+        server.data_dir,
+        "tokens",
+        "create",
+        "sdk-user",
+        "--model",
+        "test/slow",
+        models_file=server.models_file,
+    ).stdout.strip()
     restricted = OpenAI(base_url=f"{server.base_url}/v1", api_key=restricted_token, max_retries=0)
     with pytest.raises(openai.PermissionDeniedError):
         restricted.chat.completions.create(model="test/scripted", messages=USER)

@@ -24,7 +24,7 @@ from datetime import date
 
 from openmaas.access.call_ledger import CallLedger
 from openmaas.access.clock import QuotaDay, format_duration
-from openmaas.domain.accounts import Caller
+from openmaas.domain.accounts import Caller, User
 from openmaas.domain.chat import Usage
 from openmaas.domain.errors import Overloaded, QuotaExceeded
 from openmaas.domain.models import ModelSpec
@@ -39,19 +39,30 @@ LEDGER_INTERVAL = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Calls per day: across models, and on each model (None: no cap)."""
+
     total: int
     model: int | None
 
 
+def user_limits(user: User, settings: Settings) -> Limits:
+    """The user's limits in force: their own, else the server's defaults (the one place they are worked
+    out: metering, the admin API, the CLI and `/v1/usage` all read them here)."""
+    return Limits(
+        total=user.daily_limit if user.daily_limit is not None else settings.default_daily_limit,
+        model=(
+            user.model_daily_limit
+            if user.model_daily_limit is not None
+            else settings.default_model_daily_limit
+        ),
+    )
+
+
 def limits_for(caller: Caller, spec: ModelSpec, settings: Settings) -> Limits:
     """The user's limit across models, and the tightest per-model cap that applies (user or model)."""
-    user = caller.user
-    total = user.daily_limit if user.daily_limit is not None else settings.default_daily_limit
-    user_cap = (
-        user.model_daily_limit if user.model_daily_limit is not None else settings.default_model_daily_limit
-    )
-    caps = [cap for cap in (user_cap, spec.daily_cap) if cap is not None]
-    return Limits(total=total, model=min(caps) if caps else None)
+    limits = user_limits(caller.user, settings)
+    caps = [cap for cap in (limits.model, spec.daily_cap) if cap is not None]
+    return Limits(total=limits.total, model=min(caps) if caps else None)
 
 
 def quota_headers(state: QuotaState, seconds_to_reset: int) -> dict[str, str]:

@@ -1,21 +1,29 @@
-"""`openmaas users …`, `openmaas tokens …` and `openmaas usage`: operate on the store directly, so they
-work while a server runs on the same data dir and take effect on its very next request."""
+"""`openmaas users …`, `openmaas tokens …` and `openmaas usage`: operate on the store (no server needed),
+so they work while a server runs on the same data dir and take effect on its very next request.
+
+Users and tokens go through the account service the admin API uses (`openmaas.services.accounts`), so
+the CLI refuses what the API refuses, with the same message; a token's models must be in the registry
+(`--models`, or the built-in one).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+from collections.abc import Callable
 from datetime import timedelta
 
 from openmaas.access.clock import QuotaDay
-from openmaas.access.tokens import PREFIX_LENGTH, is_token, new_token, token_hash, token_prefix
+from openmaas.access.tokens import PREFIX_LENGTH, is_token, token_hash
+from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from, table
 from openmaas.cli.main import CommandError
-from openmaas.domain.accounts import User
 from openmaas.domain.errors import OpenMaaSError
+from openmaas.services.accounts import AccountService, UserOverview
 from openmaas.settings import Settings
 from openmaas.store.backends import open_stores
-from openmaas.store.base import QuotaCounter, RecordStore
+from openmaas.store.base import RecordStore
 
 
 def run_accounts(args: argparse.Namespace) -> int:
@@ -31,30 +39,43 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         store, counter = stores.records, stores.counter
         if args.command == "usage":
             return await _usage(args, settings, store)
+        accounts = AccountService(
+            settings, store, counter, QuotaDay(settings.zone), _served_by_registry(settings)
+        )
         if args.command == "users":
-            return await _users(args, settings, store, counter)
-        return await _tokens(args, store)
+            return await _users(args, accounts)
+        return await _tokens(args, accounts)
 
 
-def _limit_text(value: int | None, default: int | None) -> str:
-    if value is not None:
-        return str(value)
-    return f"{default} (default)" if default is not None else "none"
+def _served_by_registry(settings: Settings) -> Callable[[str], bool]:
+    """Whether the registry serves a model (read the first time a token is scoped to one)."""
+
+    @functools.cache
+    def served() -> frozenset[str]:
+        try:
+            return frozenset(spec.id for spec in load_catalog(settings.models_file).enabled())
+        except CatalogError as exc:
+            raise CommandError(str(exc)) from exc
+
+    return lambda model_id: model_id in served()
 
 
-async def _users(
-    args: argparse.Namespace, settings: Settings, store: RecordStore, counter: QuotaCounter
-) -> int:
+def _limit_text(own: int | None, in_force: int | None) -> str:
+    if own is not None:
+        return str(own)
+    return f"{in_force} (default)" if in_force is not None else "none"
+
+
+async def _users(args: argparse.Namespace, accounts: AccountService) -> int:
     if args.action == "add":
-        user = await store.add_user(
+        row = await accounts.add_user(
             args.name,
             is_admin=args.admin,
             daily_limit=args.daily_limit,
             model_daily_limit=args.model_daily_limit,
         )
-        print(
-            f"added user {user.name}{' (admin)' if user.is_admin else ''}; {_describe_limits(user, settings)}"
-        )
+        user = row.user
+        print(f"added user {user.name}{' (admin)' if user.is_admin else ''}; {_describe_limits(row)}")
         return 0
     if args.action == "set":
         given = vars(args)
@@ -71,45 +92,39 @@ async def _users(
             raise CommandError(
                 "nothing to change: give --daily-limit, --model-daily-limit or --admin/--no-admin"
             )
-        user = await store.update_user(args.name, **changes)
-        print(f"updated user {user.name}; {_describe_limits(user, settings)}")
+        row = await accounts.update_user(None, args.name, **changes)
+        print(f"updated user {row.user.name}; {_describe_limits(row)}")
         return 0
-    today = QuotaDay(settings.zone).today()
-    rows = []
-    for user in await store.list_users():
-        used, _ = await counter.used(user.id, today)
-        rows.append(
-            [
-                user.name,
-                "yes" if user.is_admin else "",
-                _limit_text(user.daily_limit, settings.default_daily_limit),
-                _limit_text(user.model_daily_limit, settings.default_model_daily_limit),
-                str(used),
-                user.created_at.date().isoformat(),
-            ]
-        )
+    rows = [
+        [
+            row.user.name,
+            "yes" if row.user.is_admin else "",
+            _limit_text(row.user.daily_limit, row.daily_limit),
+            _limit_text(row.user.model_daily_limit, row.model_daily_limit),
+            str(row.used_today),
+            row.user.created_at.date().isoformat(),
+        ]
+        for row in await accounts.overview()
+    ]
     print(table(rows, ["NAME", "ADMIN", "DAILY LIMIT", "PER-MODEL LIMIT", "USED TODAY", "CREATED"]))
     return 0
 
 
-def _describe_limits(user: User, settings: Settings) -> str:
+def _describe_limits(row: UserOverview) -> str:
     return (
-        f"daily limit {_limit_text(user.daily_limit, settings.default_daily_limit)}, "
-        f"per-model limit {_limit_text(user.model_daily_limit, settings.default_model_daily_limit)}"
+        f"daily limit {_limit_text(row.user.daily_limit, row.daily_limit)}, "
+        f"per-model limit {_limit_text(row.user.model_daily_limit, row.model_daily_limit)}"
     )
 
 
-async def _tokens(args: argparse.Namespace, store: RecordStore) -> int:
+async def _tokens(args: argparse.Namespace, accounts: AccountService) -> int:
+    store = accounts.store
     if args.action == "create":
         user = await store.get_user(args.name)
         if user is None:
             raise CommandError(f"no user named {args.name!r} (add one with `openmaas users add {args.name}`)")
-        token = new_token()
-        models = tuple(args.models) if args.models else None
-        await store.add_token(
-            user.id, token_hash=token_hash(token), prefix=token_prefix(token), label=args.label, models=models
-        )
-        print(token)
+        issued = await accounts.issue_token(user, label=args.label, models=args.models)
+        print(issued.text)
         return 0
     if args.action == "revoke":
         text = args.token.strip()
@@ -144,7 +159,7 @@ async def _tokens(args: argparse.Namespace, store: RecordStore) -> int:
             t.created_at.strftime("%Y-%m-%d %H:%M"),
             "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d}",
         ]
-        for t in await store.list_tokens(args.name)
+        for t in await accounts.tokens(args.name)
     ]
     print(table(rows, ["TOKEN", "USER", "LABEL", "MODELS", "CREATED (UTC)", "STATUS"]))
     return 0

@@ -13,13 +13,13 @@ import sys
 
 import uvicorn
 
-from openmaas.access.tokens import new_token, token_hash, token_prefix
 from openmaas.app import create_app
 from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from
 from openmaas.cli.main import CommandError
 from openmaas.logs import configure_logging
 from openmaas.server import GracefulServer
+from openmaas.services.accounts import mint_token
 from openmaas.services.container import Services
 from openmaas.settings import Settings
 from openmaas.store.backends import open_stores
@@ -33,11 +33,7 @@ async def _local_token(settings: Settings) -> str:
         user = await store.get_user(LOCAL_USER)
         if user is None:
             user = await store.add_user(LOCAL_USER, is_admin=True, daily_limit=None, model_daily_limit=None)
-        token = new_token()
-        await store.add_token(
-            user.id, token_hash=token_hash(token), prefix=token_prefix(token), label="make serve", models=None
-        )
-        return token
+        return (await mint_token(store, user, label="make serve", models=None)).text
 
 
 def _say(text: str) -> None:

@@ -74,6 +74,10 @@ class Engine(abc.ABC):
     def stats(self) -> EngineStats:
         return EngineStats()
 
+    def check_available(self) -> None:  # noqa: B027 - a loaded engine takes calls unless it says not
+        """Raise `Overloaded` (503) while the loaded engine cannot take a new call (an engine standing for
+        models that other machines serve, while none of them does)."""
+
 
 class ChatEngine(Engine):
     #: True if the engine constrains its sampling with `request.grammar` (structured output, forced tool

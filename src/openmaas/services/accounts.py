@@ -1,30 +1,30 @@
-"""Accounts as the web console and the admin API see them: users with their limits and today's calls,
-tokens issued and revoked through HTTP, and usage over a range of days.
+"""Accounts as the web console, the admin API and the CLI see them: users with their limits and today's
+calls, and the tokens issued and revoked for them.
 
-The rules that keep self-service safe live here: a token limited to some models can only issue tokens
-limited to (a subset of) those models, a user has at most `MAX_ACTIVE_TOKENS` active tokens, and nobody
-can revoke another user's token through the self-service API (it does not exist for them: 404).
+The account rules live here, whichever front end asks: a user name's pattern, a label's length, at most
+`MAX_ACTIVE_TOKENS` active tokens a user, a token scoped only to models served here; a token limited to
+some models can only issue tokens limited to (a subset of) those models, and nobody can revoke another
+user's token through the self-service API (it does not exist for them: 404). The service needs no
+engines: what is served is a question it is given (`serves`: the engines in an API process, the
+registry in the CLI). `mint_token` is the one place a token is made.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 from openmaas.access.clock import QuotaDay
-from openmaas.access.metering import Metering
+from openmaas.access.metering import user_limits
 from openmaas.access.tokens import new_token, token_hash, token_prefix
-from openmaas.domain.accounts import Caller, TokenInfo, UsageRow, User
+from openmaas.domain.accounts import Caller, TokenInfo, User
 from openmaas.domain.errors import InvalidRequest, NotFound
-from openmaas.engines.manager import EngineManager
 from openmaas.settings import Settings
 from openmaas.store.base import UNSET, QuotaCounter, RecordStore, Unset
 
 MAX_ACTIVE_TOKENS = 100
 MAX_LABEL = 200
-MAX_USAGE_DAYS = 366
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
 
 
@@ -50,6 +50,26 @@ class IssuedToken:
     info: TokenInfo
 
 
+async def mint_token(
+    store: RecordStore, user: User, *, label: str, models: tuple[str, ...] | None
+) -> IssuedToken:
+    """Make a new token for `user` and store its hash (no rules checked: `AccountService.issue_token`
+    checks them first; `openmaas serve --local-token` mints the local user's token directly)."""
+    text = new_token()
+    info = await store.add_token(
+        user.id, token_hash=token_hash(text), prefix=token_prefix(text), label=label, models=models
+    )
+    return IssuedToken(text, info)
+
+
+async def user_named(store: RecordStore, name: str) -> User:
+    """The user with this name, or 404."""
+    user = await store.get_user(name)
+    if user is None:
+        raise NotFound(f"No user named {name!r}.", param="name", code="user_not_found")
+    return user
+
+
 class AccountService:
     def __init__(
         self,
@@ -57,15 +77,14 @@ class AccountService:
         store: RecordStore,
         counter: QuotaCounter,
         quota_day: QuotaDay,
-        engines: EngineManager,
-        metering: Metering,
+        serves: Callable[[str], bool],
     ) -> None:
         self.settings = settings
         self.store = store
         self.counter = counter
         self.quota_day = quota_day
-        self.engines = engines
-        self.metering = metering
+        #: Whether a model id is served here (a token may only be scoped to such models).
+        self.serves = serves
 
     # ---- users ----------------------------------------------------------------------------------
 
@@ -88,15 +107,11 @@ class AccountService:
         return self._overview(user, used, by_model, active)
 
     def _overview(self, user: User, used: int, by_model: dict[str, int], active: int) -> UserOverview:
-        settings = self.settings
+        limits = user_limits(user, self.settings)
         return UserOverview(
             user=user,
-            daily_limit=user.daily_limit if user.daily_limit is not None else settings.default_daily_limit,
-            model_daily_limit=(
-                user.model_daily_limit
-                if user.model_daily_limit is not None
-                else settings.default_model_daily_limit
-            ),
+            daily_limit=limits.total,
+            model_daily_limit=limits.model,
             used_today=used,
             used_today_by_model={model: calls for model, calls in by_model.items() if calls},
             active_tokens=active,
@@ -116,14 +131,16 @@ class AccountService:
 
     async def update_user(
         self,
-        admin: Caller,
+        admin: Caller | None,
         name: str,
         *,
         daily_limit: int | Unset | None = UNSET,
         model_daily_limit: int | Unset | None = UNSET,
         is_admin: bool | Unset = UNSET,
     ) -> UserOverview:
-        if is_admin is False and name == admin.user.name:
+        """Change the given fields. `admin` is who asks through the admin API (nobody takes away their
+        own admin rights there), None for the operator's CLI."""
+        if is_admin is False and admin is not None and name == admin.user.name:
             raise InvalidRequest(
                 "is_admin: you cannot take away your own admin rights (another admin or the CLI can).",
                 param="is_admin",
@@ -134,10 +151,7 @@ class AccountService:
         return await self.user_overview(name)
 
     async def _user(self, name: str) -> User:
-        user = await self.store.get_user(name)
-        if user is None:
-            raise NotFound(f"No user named {name!r}.", param="name", code="user_not_found")
-        return user
+        return await user_named(self.store, name)
 
     # ---- tokens ---------------------------------------------------------------------------------
 
@@ -155,11 +169,7 @@ class AccountService:
                 f"{user.name!r} already has {active} active tokens, the most allowed; revoke some first.",
                 code="too_many_tokens",
             )
-        text = new_token()
-        info = await self.store.add_token(
-            user.id, token_hash=token_hash(text), prefix=token_prefix(text), label=label, models=scope
-        )
-        return IssuedToken(text, info)
+        return await mint_token(self.store, user, label=label, models=scope)
 
     def _scope(self, models: Sequence[str] | None, issuer: Caller | None) -> tuple[str, ...] | None:
         bound = issuer.token.models if issuer is not None else None
@@ -171,7 +181,7 @@ class AccountService:
                 "models: give 1 to 100 model ids, or omit it for every model.", param="models"
             )
         for model in scope:
-            if not self.engines.has(model):
+            if not self.serves(model):
                 raise InvalidRequest(f"models: {model!r} is not served here.", param="models")
             if bound is not None and model not in bound:
                 raise InvalidRequest(
@@ -180,8 +190,9 @@ class AccountService:
                 )
         return scope
 
-    async def tokens_of(self, user: User) -> list[TokenInfo]:
-        return await self.store.list_tokens(user.name)
+    async def tokens(self, user_name: str | None = None) -> list[TokenInfo]:
+        """Every user's tokens, or one user's (none for an unknown name), oldest first."""
+        return await self.store.list_tokens(user_name)
 
     async def revoke_own(self, caller: Caller, token_id: int) -> TokenInfo:
         """Revoke one of the caller's tokens; another user's token is as unknown as a missing one."""
@@ -198,25 +209,3 @@ class AccountService:
     @staticmethod
     def _no_token(token_id: int) -> NotFound:
         return NotFound(f"No token with id {token_id}.", param="token_id", code="token_not_found")
-
-    # ---- usage ----------------------------------------------------------------------------------
-
-    async def usage(self, first: date | None, last: date | None, user: str | None) -> UsageRange:
-        """The ledger between two quota days (default: the last 7, today included)."""
-        last = last or self.quota_day.today()
-        first = first or last - timedelta(days=6)
-        if first > last:
-            raise InvalidRequest("from: the first day must not be after the last day (to).", param="from")
-        if (last - first).days >= MAX_USAGE_DAYS:
-            raise InvalidRequest(f"from: at most {MAX_USAGE_DAYS} days at a time.", param="from")
-        if user is not None:
-            await self._user(user)
-        await self.metering.drain()  # the ledger is written in batches: include the latest calls
-        return UsageRange(first, last, await self.store.usage(first, last, user))
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRange:
-    first: date
-    last: date
-    rows: list[UsageRow]

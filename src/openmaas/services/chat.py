@@ -1,9 +1,10 @@
 """The chat service: from an authenticated, parsed request to a metered stream of events.
 
-`ChatService.start` resolves the model (404), checks the token may use it (403) and that it takes the
-request's images (400, see `vision.py`), gets its engine (503 while loading), fetches the images (400
-with the reason), reserves one call of quota (429), and returns a `ChatCall`. Iterating the call yields
-`(choice_index, event)` pairs from the engine; when the iteration ends the call settles itself:
+`ChatService.start` admits the call (`admission.py`: 404 unknown model, 400 not a chat model, 403 token
+scope, 400 images the model does not take (see `vision.py`), 503 while its engine loads), fetches the
+images (400 with the reason), reserves one call of quota (429), and returns a `ChatCall`. Iterating the
+call yields `(choice_index, event)` pairs from the engine; when the iteration ends the call settles
+itself:
 
 - the answer completed, or the client went away (mid-stream, or before a non-streamed answer) →
   counted, tokens written to the ledger;
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field, replace
 
-from openmaas.access.metering import Metering, Ticket
+from openmaas.access.metering import Ticket
 from openmaas.domain.accounts import Caller
 from openmaas.domain.chat import (
     ChatEvent,
@@ -38,17 +39,16 @@ from openmaas.domain.chat import (
 )
 from openmaas.domain.errors import ShuttingDown
 from openmaas.domain.generation import GenerationDefaults
-from openmaas.domain.models import ModelSpec, Task
+from openmaas.domain.models import ModelSpec
 from openmaas.draining import SHUTDOWN, Drain, cancelled_by
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.manager import EngineManager
 from openmaas.grammars import grammar_for
 from openmaas.metrics import Metrics
 from openmaas.parsers import parsed, pipeline_for
-from openmaas.services.gate import ModelGate, counts_as_answered
+from openmaas.services.admission import CHAT, Admission, Admitted, counts_as_answered
 from openmaas.services.vision import ChatImages
 
-CHAT_TASKS: tuple[Task, ...] = ("chat", "vision")
 Choice = tuple[int, ChatEvent]
 
 
@@ -289,7 +289,7 @@ class ChatService:
     def __init__(
         self,
         engines: EngineManager,
-        metering: Metering,
+        admission: Admission,
         metrics: Metrics,
         images: ChatImages,
         drain: Drain,
@@ -297,27 +297,28 @@ class ChatService:
         default_max_tokens: int,
     ) -> None:
         self.engines = engines
+        self.admission = admission
         self.metrics = metrics
         self.images = images
         self.server_defaults = GenerationDefaults(max_tokens=default_max_tokens)
         self.drain = drain
-        self.gate = ModelGate(engines, metering, metrics)
 
     async def close(self) -> None:
         await self.images.aclose()
 
-    def chat_spec(self, caller: Caller, model_id: str) -> ModelSpec:
-        return self.gate.spec(caller, model_id, tasks=CHAT_TASKS, serves="a chat model")
-
     async def start(self, caller: Caller, request: ChatRequest) -> ChatCall:
         started = time.perf_counter()
-        spec = self.chat_spec(caller, request.model)
-        self.images.check(spec, request)
-        engine = await self.engines.chat_engine(spec.id)
+        admitted = await self._admit(caller, request)
+        spec, engine = admitted.spec, admitted.engine
         request = prepare_request(spec, engine, request, self._defaults(spec, engine))
         request = await self.images.fetch(request)
-        ticket = await self.gate.reserve(caller, spec)
+        ticket = await admitted.reserve()
         return ChatCall(spec, request, engine, ticket, self.metrics, started, self.drain)
+
+    def _admit(self, caller: Caller, request: ChatRequest) -> Awaitable[Admitted[ChatEngine]]:
+        return self.admission.admit(
+            caller, request.model, CHAT, check=lambda spec: self.images.check(spec, request)
+        )
 
     def generation_defaults(self, spec: ModelSpec) -> GenerationDefaults:
         """What a request to this chat model gets for the settings it leaves open (the model's own
@@ -329,9 +330,8 @@ class ChatService:
         return generation_defaults(spec, engine, self.server_defaults)
 
     async def count_tokens(self, caller: Caller, request: ChatRequest) -> int:
-        spec = self.chat_spec(caller, request.model)
-        self.images.check(spec, request)
-        engine = await self.engines.chat_engine(spec.id)
+        """The request's prompt tokens: admitted like a chat call, but not metered."""
+        engine = (await self._admit(caller, request)).engine
         if not request.has_images:
             return engine.count_tokens(request)
         request = await self.images.fetch(request)

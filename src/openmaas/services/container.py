@@ -22,10 +22,12 @@ from openmaas.engines.manager import EngineManager
 from openmaas.fetch import FetchPolicy, ImageFetcher
 from openmaas.metrics import Metrics
 from openmaas.services.accounts import AccountService
+from openmaas.services.admission import Admission
 from openmaas.services.chat import ChatService
 from openmaas.services.embeddings import EmbeddingService
-from openmaas.services.images import ImageService
+from openmaas.services.images.service import ImageService
 from openmaas.services.responses import ResponseService
+from openmaas.services.usage import UsageService
 from openmaas.services.vision import ChatImages
 from openmaas.settings import Settings
 from openmaas.store.backends import open_stores
@@ -53,6 +55,7 @@ class Services:
     metrics: Metrics
     started_at: int
     accounts: AccountService
+    usage: UsageService
     responses: ResponseService
     drain: Drain
 
@@ -66,7 +69,8 @@ async def running_services(
     store, counter = stores.records, stores.counter
     quota_day = QuotaDay(settings.zone, clock)
     metering = Metering(counter, store, settings, quota_day)
-    images = ImageService.build(settings, stores.tasks, engines, metering, metrics)
+    admission = Admission(engines, metering, metrics)
+    images = ImageService.build(settings, stores.tasks, admission, metrics)
     services = Services(
         settings=settings,
         catalog=catalog,
@@ -78,17 +82,18 @@ async def running_services(
         engines=engines,
         chat=ChatService(
             engines,
-            metering,
+            admission,
             metrics,
             _chat_images(settings),
             drain,
             default_max_tokens=settings.default_max_tokens,
         ),
-        embeddings=EmbeddingService(engines, metering, metrics),
+        embeddings=EmbeddingService(admission, metrics),
         images=images,
         metrics=metrics,
         started_at=int(time.time()),
-        accounts=AccountService(settings, store, counter, quota_day, engines, metering),
+        accounts=AccountService(settings, store, counter, quota_day, engines.has),
+        usage=UsageService(settings, catalog, store, counter, quota_day, metering),
         responses=ResponseService(stores.responses, settings.response_retention_hours),
         drain=drain,
     )

@@ -1,28 +1,23 @@
 """The embeddings service: from an authenticated, parsed request to metered vectors.
 
-`EmbeddingService.embed` passes the gate (404 unknown model, 400 not an embedding model, 403 token
-scope), gets the engine (503 while loading), checks `dimensions` against it (400, before any quota is
-used), reserves one call (429), and runs the engine. The call is settled with the tokens the model read,
-or given back when the engine refuses the input (an input too long: 400) or fails (5xx). A call whose
-client went away while it waited for its batch still counts, as a chat call cut short does.
+`EmbeddingService.embed` admits the call (`admission.py`: 404 unknown model, 400 not an embedding model,
+403 token scope, 503 while its engine loads), checks `dimensions` against the engine (400, before any
+quota is used), reserves one call (429), and runs the engine. The call is settled with the tokens the
+model read, or given back when the engine refuses the input (an input too long: 400) or fails (5xx). A
+call whose client went away while it waited for its batch still counts, as a chat call cut short does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openmaas.access.metering import Metering
 from openmaas.domain.accounts import Caller
 from openmaas.domain.chat import Usage
 from openmaas.domain.embeddings import EmbeddingRequest, EmbeddingResult
 from openmaas.domain.errors import InvalidRequest
-from openmaas.domain.models import Task
 from openmaas.engines.base import EmbeddingEngine
-from openmaas.engines.manager import EngineManager
 from openmaas.metrics import Metrics
-from openmaas.services.gate import ModelGate, counts_as_answered
-
-EMBEDDING_TASKS: tuple[Task, ...] = ("embedding",)
+from openmaas.services.admission import EMBEDDING, Admission, counts_as_answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,16 +28,15 @@ class Embedded:
 
 
 class EmbeddingService:
-    def __init__(self, engines: EngineManager, metering: Metering, metrics: Metrics) -> None:
-        self.engines = engines
+    def __init__(self, admission: Admission, metrics: Metrics) -> None:
+        self.admission = admission
         self.metrics = metrics
-        self.gate = ModelGate(engines, metering, metrics)
 
     async def embed(self, caller: Caller, request: EmbeddingRequest) -> Embedded:
-        spec = self.gate.spec(caller, request.model, tasks=EMBEDDING_TASKS, serves="an embedding model")
-        engine = await self.engines.embedding_engine(spec.id)
+        admitted = await self.admission.admit(caller, request.model, EMBEDDING)
+        spec, engine = admitted.spec, admitted.engine
         check_dimensions(spec.id, engine, request.dimensions)
-        ticket = await self.gate.reserve(caller, spec)
+        ticket = await admitted.reserve()
         try:
             result = await engine.embed(request)
         except BaseException as exc:

@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry
 from openmaas.access.clock import QuotaDay
 from openmaas.access.metering import Metering
 from openmaas.engines.manager import EngineManager
-from openmaas.services.image_runner import TaskRunner
-from openmaas.services.shared_queue import SharedTaskQueue
-from openmaas.services.shared_worker import SharedImageWorker
-from openmaas.services.task_quota import TaskQuota
-from openmaas.services.task_retention import TaskRetention
+from openmaas.services.images.job_quota import TaskQuota
+from openmaas.services.images.job_retention import TaskRetention
+from openmaas.services.images.job_runner import TaskRunner
+from openmaas.services.images.shared_queue import SharedTaskQueue
+from openmaas.services.images.shared_worker import SharedImageWorker
 from openmaas.settings import Settings
 from openmaas.store.backends import job_queue, open_stores, task_files
 

@@ -17,7 +17,7 @@ async def list_tokens(
     admin: CurrentAdmin, services: ServicesDep, user: str | None = None, active: bool | None = None
 ) -> JSONBody:
     """Newest first; `?user=NAME` for one user's, `?active=true` for the usable ones only."""
-    tokens = await services.store.list_tokens(user or None)
+    tokens = await services.accounts.tokens(user or None)
     if active is not None:
         tokens = [t for t in tokens if t.active == active]
     return JSONBody({"object": "list", "data": [token_entry(t) for t in reversed(tokens)]})

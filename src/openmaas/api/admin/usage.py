@@ -37,7 +37,7 @@ async def usage(
     last: Annotated[str | None, Query(alias="to")] = None,
     user: str | None = None,
 ) -> JSONBody:
-    found = await services.accounts.usage(day(first, "from"), day(last, "to"), user or None)
+    found = await services.usage.ledger(day(first, "from"), day(last, "to"), user or None)
     rows = found.rows
     return JSONBody(
         {

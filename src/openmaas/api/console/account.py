@@ -49,7 +49,7 @@ async def me(caller: CurrentCaller) -> JSONBody:
 
 @router.get("/console/api/tokens")
 async def list_own_tokens(caller: CurrentCaller, services: ServicesDep) -> JSONBody:
-    tokens = await services.accounts.tokens_of(caller.user)
+    tokens = await services.accounts.tokens(caller.user.name)
     return JSONBody({"object": "list", "data": [token_entry(t) for t in reversed(tokens)]})
 
 

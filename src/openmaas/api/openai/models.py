@@ -13,7 +13,7 @@ from openmaas.api.openapi import errors
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageProfile
 from openmaas.domain.models import ModelSpec
-from openmaas.services.chat import CHAT_TASKS
+from openmaas.services.admission import CHAT
 
 if TYPE_CHECKING:
     from openmaas.services.container import Services
@@ -74,5 +74,5 @@ async def get_model(model_id: str, services: ServicesDep) -> JSONBody:
 
 def _entry(spec: ModelSpec, services: Services) -> dict[str, Any]:
     profile = services.images.profile(spec) if spec.task == "image" else None
-    generation = services.chat.generation_defaults(spec) if spec.task in CHAT_TASKS else None
+    generation = services.chat.generation_defaults(spec) if spec.task in CHAT.tasks else None
     return model_entry(spec, services.started_at, profile, generation)

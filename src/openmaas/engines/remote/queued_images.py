@@ -1,9 +1,10 @@
 """An image model that image workers serve, as API processes of the scaled-out mode see it.
 
 Image jobs never run in an API process there: they are tasks on the shared queue (see
-`openmaas.services.shared_queue`), taken by the workers that registered the model. This engine stands
-for the model in the API process so that it is listed, metered and checked like any other; it knows how
-many live workers offer the model (from the worker directory) and refuses new tasks while none does.
+`openmaas.services.images.shared_queue`), taken by the workers that registered the model. This engine
+stands for the model in the API process so that it is listed, metered and checked like any other; it
+knows how many live workers offer the model (from the worker directory) and refuses new tasks while
+none does.
 """
 
 from __future__ import annotations

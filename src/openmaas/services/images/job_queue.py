@@ -6,7 +6,7 @@ store (PENDING → RUNNING) before it runs it, so an id queued twice, or queued 
 at most once.
 
 - `LocalTaskQueue` (the embedded default): an in-process queue feeding this process's own workers
-  (`image_workers.py`), recovered from the store at start-up.
+  (`local_workers.py`), recovered from the store at start-up.
 - `SharedTaskQueue` (`shared_queue.py`): a durable queue in PostgreSQL that image workers on any
   machine take tasks from, with leases; selected by `image_queue = "shared"`.
 """

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from openmaas.services.image_runner import Outcome, TaskRunner
-from openmaas.services.shared_queue import SharedTaskQueue
-from openmaas.services.task_retention import TaskRetention
+from openmaas.services.images.job_retention import TaskRetention
+from openmaas.services.images.job_runner import Outcome, TaskRunner
+from openmaas.services.images.shared_queue import SharedTaskQueue
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0

@@ -1,5 +1,5 @@
 """Running one image task, in whichever process holds the engines: the embedded server's own workers
-(`image_workers.py`) or an image worker on another machine fed by the shared queue (`shared_queue.py`).
+(`local_workers.py`) or an image worker on another machine fed by the shared queue (`shared_queue.py`).
 
 A run claims its task in the store (PENDING → RUNNING, one more attempt) — or takes over a RUNNING one
 whose worker died (`take_over`) — runs the engine, writes the PNGs, and ends the task SUCCEED (the call
@@ -29,7 +29,8 @@ from openmaas.domain.images import ImageJob, JobCancelled
 from openmaas.domain.tasks import TaskError, TaskRecord, TaskStatus
 from openmaas.engines.base import ImageEngine
 from openmaas.engines.manager import EngineManager
-from openmaas.services.task_quota import TaskQuota
+from openmaas.services.admission import IMAGE
+from openmaas.services.images.job_quota import TaskQuota
 from openmaas.store.base import TaskStore
 from openmaas.store.files import TaskFiles
 
@@ -206,9 +207,7 @@ class TaskRunner:
                 continue
             except NotFound:
                 raise EngineFailure(f"The model {model!r} is no longer served here.") from None
-            if not isinstance(engine, ImageEngine):
-                raise EngineFailure(f"The model {model!r} is not an image model.")
-            return engine
+            return IMAGE.engine_of(engine)
 
     async def _succeed(self, task: TaskRecord, images: list[bytes], seconds: float) -> None:
         keys = await self.outputs.save_outputs(task.id, task.attempts, images)

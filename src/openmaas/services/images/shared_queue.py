@@ -13,7 +13,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from openmaas.domain.tasks import TaskRecord
-from openmaas.services.task_queue import TaskQueue, queue_full
+from openmaas.services.images.job_queue import TaskQueue, queue_full
 from openmaas.store.base import JobQueue, TaskStore
 
 _PACE_WINDOW = timedelta(minutes=2)

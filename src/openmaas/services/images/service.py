@@ -1,17 +1,17 @@
 """The image service: submit generation and edit tasks, read and cancel them, serve their outputs.
 
-`submit` checks the request against the model (404 unknown, 400 not an image model or against its
-profile, 403 token scope, 503 loading), fetches the image to edit safely (400 with the reason), reserves
-one call of quota (429), stores the task and queues it (503 when the queue is full; the call is given
-back). Workers run it (`image_runner.py`); the call is settled when it succeeds and given back when it
-fails on our side.
+`submit` admits the call (`openmaas.services.admission`: 404 unknown model, 400 not an image model or
+against its profile, 403 token scope, 503 while it loads or no worker serves it), fetches the image to
+edit safely (400 with the reason), reserves one call of quota (429), stores the task and queues it (503
+when the queue is full; the call is given back). Workers run it (`job_runner.py`); the call is settled
+when it succeeds and given back when it fails on our side.
 
 Two set-ups, by settings (see `Settings.shared_image_queue`):
 
-- Embedded: an in-process queue and this process's own workers (`image_workers.py`). On start-up
+- Embedded: an in-process queue and this process's own workers (`local_workers.py`). On start-up
   unfinished tasks are recovered: PENDING ones are queued again, RUNNING ones (their process died) run
   again, or end FAILED once they have been interrupted `image_max_attempts` times. Finished tasks and
-  their files are deleted after `image_retention_hours` (`task_retention.py`).
+  their files are deleted after `image_retention_hours` (`job_retention.py`).
 - Scaled out: the shared queue (`shared_queue.py`); image workers on other machines run the tasks,
   recover them by lease and apply the retention (`shared_worker.py`). This process only submits,
   reads, cancels and hands out URLs; image models are those live workers registered.
@@ -30,31 +30,24 @@ from pathlib import Path
 
 from prometheus_client import Gauge
 
-from openmaas.access.metering import Metering
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import (
-    EngineFailure,
     InvalidRequest,
     NotFound,
     Overloaded,
-    PermissionDenied,
-    QuotaExceeded,
 )
 from openmaas.domain.images import MAX_SEED, ImageJob, ImageProfile, ImageRequest, check_request
 from openmaas.domain.models import ModelSpec
 from openmaas.domain.tasks import IMAGE_GENERATION, TaskError, TaskRecord, TaskStatus
-from openmaas.engines.base import ImageEngine
-from openmaas.engines.manager import EngineManager
-from openmaas.engines.remote.queued_images import QueuedImageEngine
 from openmaas.fetch import FetchedImage, FetchPolicy, ImageFetcher
 from openmaas.metrics import Metrics
-from openmaas.services.gate import wrong_task
-from openmaas.services.image_runner import TaskRunner
-from openmaas.services.image_workers import ImageWorkers
-from openmaas.services.shared_queue import SharedTaskQueue
-from openmaas.services.task_queue import LocalTaskQueue, TaskQueue
-from openmaas.services.task_quota import TaskQuota
-from openmaas.services.task_retention import TaskRetention
+from openmaas.services.admission import IMAGE, Admission
+from openmaas.services.images.job_queue import LocalTaskQueue, TaskQueue
+from openmaas.services.images.job_quota import TaskQuota
+from openmaas.services.images.job_retention import TaskRetention
+from openmaas.services.images.job_runner import TaskRunner
+from openmaas.services.images.local_workers import ImageWorkers
+from openmaas.services.images.shared_queue import SharedTaskQueue
 from openmaas.settings import Settings
 from openmaas.store.backends import job_queue, task_files
 from openmaas.store.base import TaskStore
@@ -76,8 +69,7 @@ class ImageService:
         self,
         *,
         settings: Settings,
-        engines: EngineManager,
-        metering: Metering,
+        admission: Admission,
         tasks: TaskStore,
         queue: TaskQueue,
         outputs: TaskFiles,
@@ -85,14 +77,12 @@ class ImageService:
         metrics: Metrics,
     ) -> None:
         self.settings = settings
-        self.engines = engines
-        self.metering = metering
+        self.admission = admission
         self.tasks = tasks
         self.queue = queue
         self.outputs = outputs
         self.fetcher = fetcher
-        self.metrics = metrics
-        self.quota = TaskQuota(metering)
+        self.quota = TaskQuota(admission.metering)
         self._profiles: dict[str, tuple[ModelSpec, ImageProfile]] = {}
         self._waiters: dict[str, asyncio.Event] = {}
         depth = Gauge(
@@ -105,7 +95,7 @@ class ImageService:
         if isinstance(queue, LocalTaskQueue):
             self.runner = TaskRunner(
                 tasks=tasks,
-                engines=engines,
+                engines=admission.engines,
                 outputs=outputs,
                 quota=self.quota,
                 registry=metrics.registry,
@@ -121,8 +111,7 @@ class ImageService:
         cls,
         settings: Settings,
         tasks: TaskStore,
-        engines: EngineManager,
-        metering: Metering,
+        admission: Admission,
         metrics: Metrics,
     ) -> ImageService:
         """The queue and the outputs the settings select (see `image_queue` and `s3_bucket`)."""
@@ -138,8 +127,7 @@ class ImageService:
             queue = LocalTaskQueue(settings.image_queue_size)
         return cls(
             settings=settings,
-            engines=engines,
-            metering=metering,
+            admission=admission,
             tasks=tasks,
             queue=queue,
             outputs=task_files(settings),
@@ -186,16 +174,14 @@ class ImageService:
 
     async def submit(self, caller: Caller, request: ImageRequest, request_id: str) -> Submission:
         check_request(request)
-        spec, profile = await self._image_model(caller, request)
+        admitted = await self.admission.admit(
+            caller, request.model, IMAGE, check=lambda spec: self.profile(spec).check(request)
+        )
         fetched = None
         if request.image_url is not None:
             fetched = await self.fetcher.fetch(request.image_url, field="image_url")
-        job = self._job(request, profile, fetched)
-        try:
-            ticket = await self.metering.reserve(caller, spec)
-        except QuotaExceeded as exc:
-            self.metrics.quota_rejections.labels(exc.limit).inc()
-            raise
+        job = self._job(request, self.profile(admitted.spec), fetched)
+        ticket = await admitted.reserve()
         try:
             task = await self._store(caller, job, fetched, ticket.day, request_id)
         except BaseException:
@@ -224,27 +210,6 @@ class ImageService:
         except Exception as exc:
             log.exception("could not queue an image task", extra={"task_id": task.id})
             raise Overloaded("The task queue is unavailable; retry shortly.", retry_after=5) from exc
-
-    async def _image_model(self, caller: Caller, request: ImageRequest) -> tuple[ModelSpec, ImageProfile]:
-        """The model, checked: 404 unknown, 400 not an image model or against its profile, 403 token
-        scope, 503 while it loads."""
-        spec = self.engines.spec(request.model)
-        if spec.task != "image":
-            raise wrong_task(spec, "an image model")
-        if not caller.may_use(spec.id):
-            raise PermissionDenied(
-                f"This access token is not allowed to use the model {spec.id!r}.", code="model_not_allowed"
-            )
-        profile = self.profile(spec)
-        profile.check(request)
-        engine = await self.engines.engine(spec.id)
-        if not isinstance(engine, ImageEngine):
-            raise EngineFailure(
-                f"The model {spec.id!r} is registered as an image model on a non-image engine."
-            )
-        if isinstance(engine, QueuedImageEngine):
-            engine.check_available()
-        return spec, profile
 
     def profile(self, spec: ModelSpec) -> ImageProfile:
         """The model's image profile (a worker may register a model with a new spec: it is re-read)."""

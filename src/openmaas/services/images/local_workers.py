@@ -1,5 +1,5 @@
 """The embedded server's own image workers: loops that take task ids from the in-process queue and run
-them with a `TaskRunner` (see `image_runner.py`).
+them with a `TaskRunner` (see `job_runner.py`).
 
 At a clean stop, running jobs stop at their next step and go back to PENDING without counting the
 attempt; they run again after the restart.
@@ -11,8 +11,8 @@ import asyncio
 import logging
 import math
 
-from openmaas.services.image_runner import TaskRunner
-from openmaas.services.task_queue import LocalTaskQueue
+from openmaas.services.images.job_queue import LocalTaskQueue
+from openmaas.services.images.job_runner import TaskRunner
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 30.0
