@@ -19,15 +19,16 @@ from openmaas import __version__
 from openmaas.access.clock import Clock, system_clock
 from openmaas.api import admin, health
 from openmaas.api.anthropic import messages
-from openmaas.api.anthropic.format import render_anthropic_error
+from openmaas.api.anthropic.errors import render_anthropic_error
 from openmaas.api.calls import CallMiddleware
 from openmaas.api.console import account
 from openmaas.api.console.static import ConsoleAssets, console_router
-from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
+from openmaas.api.errors import as_openmaas_error, note_error, request_id_of
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
 from openmaas.api.mistakes import misplaced_api_path, wrong_method
 from openmaas.api.openai import chat, embeddings, models, usage
+from openmaas.api.openai.errors import render_openai_error
 from openmaas.api.openapi import openapi_document
 from openmaas.api.responses import routes as responses
 from openmaas.catalog import Catalog, load_catalog

@@ -8,7 +8,8 @@ from fastapi import APIRouter
 
 from openmaas.access.metering import limits_for
 from openmaas.api.deps import CurrentCaller, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute
 from openmaas.api.openai.responses import UsageReport
 from openmaas.api.openapi import errors
 
