@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openmaas.catalog import Catalog
-from openmaas.domain.errors import EngineFailure, InvalidRequest, NotFound, Overloaded
+from openmaas.domain.errors import EngineFailure, InvalidRequest, ModelNotReady, NotFound
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import ChatEngine, EmbeddingEngine, Engine, EngineContext, EngineStats
 from openmaas.engines.registry import EngineRegistry
@@ -111,7 +111,7 @@ class EngineManager:
             if slot.error is not None:
                 raise EngineFailure(f"The model {model_id!r} failed to load; see the server log.")
             if slot.spec.preload:
-                raise Overloaded(f"The model {model_id!r} is still loading; retry shortly.", retry_after=5)
+                raise ModelNotReady(model_id)
             return await self._loaded(slot)
         return slot.engine
 
