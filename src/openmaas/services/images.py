@@ -95,7 +95,9 @@ class ImageService:
         self._profiles: dict[str, tuple[ModelSpec, ImageProfile]] = {}
         self._waiters: dict[str, asyncio.Event] = {}
         depth = Gauge(
-            "openmaas_image_queue_depth", "Image tasks waiting for a worker", registry=metrics.registry
+            "openmaas_image_queue_depth",
+            "Image tasks waiting for a worker",
+            registry=metrics.collector_registry,
         )
         depth.set_function(queue.depth)
         # The embedded mode runs its tasks here; the shared mode leaves them to the image workers.
@@ -107,7 +109,7 @@ class ImageService:
                 engines=engines,
                 outputs=outputs,
                 quota=self.quota,
-                registry=metrics.registry,
+                registry=metrics.collector_registry,
                 max_attempts=settings.image_max_attempts,
                 on_finished=self._notify,
             )
