@@ -10,7 +10,7 @@ from datetime import timedelta
 from openmaas.access.clock import QuotaDay
 from openmaas.access.tokens import PREFIX_LENGTH, is_token, new_token, token_hash, token_prefix
 from openmaas.cli.common import opened_store, settings_from, table
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.domain.accounts import User
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.settings import Settings

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.settings import Settings
 from openmaas.store import open_store
 from openmaas.store.base import QuotaCounter, RecordStore

@@ -17,7 +17,7 @@ from openmaas.access.tokens import new_token, token_hash, token_prefix
 from openmaas.app import create_app
 from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import opened_store, settings_from
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.logs import configure_logging
 from openmaas.server import GracefulServer
 from openmaas.services.container import Services

@@ -24,7 +24,7 @@ from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from
 from openmaas.cli.doctor import backends, local, models
 from openmaas.cli.doctor.findings import Finding, fail, ok
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.engines.factories import default_factories
 from openmaas.logs import wants_color
 from openmaas.settings import Settings
