@@ -11,8 +11,7 @@ from fastapi import APIRouter, Query
 from openmaas.api.console.schemas import day
 from openmaas.api.deps import CurrentAdmin, ServicesDep
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.domain.accounts import UsageRow
 
 router = APIRouter(route_class=OpenAIRoute)

@@ -14,8 +14,7 @@ from openmaas.api.console.schemas import (
 )
 from openmaas.api.deps import CurrentAdmin, ServicesDep
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
 
 router = APIRouter(route_class=OpenAIRoute)
 

@@ -1,11 +1,15 @@
 """Errors in Anthropic's shape: `{"type": "error", "error": {"type", "message"}, "request_id"}` with a
-`request-id` header, and `AnthropicRoute`, the route class of the `/v1/messages` routes."""
+`request-id` header; `AnthropicRoute`, the route class of the `/v1/messages` routes; and
+`anthropic_errors(...)`, the error responses such a route declares in `/openapi.json`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from openmaas.api.errors import DialectRoute, JSONBody
+from openmaas.api.openapi import error_responses
 from openmaas.domain.errors import OpenMaaSError
 
 _TYPES = {
@@ -33,3 +37,21 @@ def render_anthropic_error(error: OpenMaaSError, request_id: str) -> JSONBody:
 
 class AnthropicRoute(DialectRoute):
     render_error = staticmethod(render_anthropic_error)
+
+
+class AnthropicError(BaseModel):
+    type: str
+    message: str
+
+
+class AnthropicErrorBody(BaseModel):
+    """Anthropic's error shape."""
+
+    type: Literal["error"]
+    error: AnthropicError
+    request_id: str
+
+
+def anthropic_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of a route in Anthropic's shape, for `/openapi.json`; 503 is always one."""
+    return error_responses(AnthropicErrorBody, *statuses)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from openmaas.api.anthropic.errors import AnthropicRoute
+from openmaas.api.anthropic.errors import AnthropicRoute, anthropic_errors
 from openmaas.api.anthropic.format import EventEncoder, message_body, message_id
 from openmaas.api.anthropic.responses import Message, TokenCount
 from openmaas.api.anthropic.schemas import MessagesRequest
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody, request_id_of
-from openmaas.api.openapi import MODEL_CALL, STREAM, anthropic_errors
+from openmaas.api.openapi import MODEL_CALL, STREAM
 from openmaas.api.sse import sse_response
 from openmaas.api.wire import to_internal
 

@@ -22,8 +22,7 @@ from openmaas.api.console.schemas import (
 )
 from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.personas import DEFAULT, PersonaError, Personas
 
 log = logging.getLogger(__name__)

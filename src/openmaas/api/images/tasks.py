@@ -13,8 +13,7 @@ from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody, request_id_of
 from openmaas.api.images.responses import Task, TaskList
 from openmaas.api.images.schemas import check_task_type, task_body, task_input
-from openmaas.api.openai.errors import OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.domain.errors import InvalidRequest
 
 router = APIRouter(route_class=OpenAIRoute)

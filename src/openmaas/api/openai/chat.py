@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request, Response
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.api.openai.format import ChunkEncoder, completion_body, completion_id
 from openmaas.api.openai.responses import ChatCompletion
 from openmaas.api.openai.schemas import ChatCompletionRequest
-from openmaas.api.openapi import MODEL_CALL, STREAM, errors
+from openmaas.api.openapi import MODEL_CALL, STREAM
 from openmaas.api.sse import sse_response
 from openmaas.api.wire import to_internal
 

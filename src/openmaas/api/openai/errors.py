@@ -1,14 +1,16 @@
-"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}, "request_id"}`, and
+"""Errors in OpenAI's shape: `{"error": {"message", "type", "param", "code"}, "request_id"}`;
 `OpenAIRoute`, the route class of every OpenAI-shaped route (chat, embeddings, responses, images,
-console, admin)."""
+console, admin); and `errors(...)`, the error responses such a route declares in `/openapi.json`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import Response
+from pydantic import BaseModel
 
 from openmaas.api.errors import DialectRoute, JSONBody
+from openmaas.api.openapi import error_responses
 from openmaas.domain.errors import OpenMaaSError
 
 _TYPES = {
@@ -41,3 +43,22 @@ def render_openai_error(error: OpenMaaSError, request_id: str) -> Response:
 
 class OpenAIRoute(DialectRoute):
     render_error = staticmethod(render_openai_error)
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIErrorBody(BaseModel):
+    """OpenAI's error shape (also the image-task and console routes')."""
+
+    error: OpenAIError
+    request_id: str
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of a route in OpenAI's shape, for `/openapi.json`; 503 is always one."""
+    return error_responses(OpenAIErrorBody, *statuses)

@@ -8,9 +8,8 @@ from fastapi import APIRouter
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.api.openai.responses import ModelEntry, ModelList
-from openmaas.api.openapi import errors
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageProfile
 from openmaas.domain.models import ModelSpec

@@ -9,9 +9,8 @@ from fastapi import APIRouter
 from openmaas.access.metering import limits_for
 from openmaas.api.deps import CurrentCaller, ServicesDep
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.api.openai.responses import UsageReport
-from openmaas.api.openapi import errors
 
 router = APIRouter(route_class=OpenAIRoute)
 

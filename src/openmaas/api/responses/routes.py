@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request, Response
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
 from openmaas.api.errors import JSONBody
-from openmaas.api.openai.errors import OpenAIRoute
-from openmaas.api.openapi import MODEL_CALL, STREAM, errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
+from openmaas.api.openapi import MODEL_CALL, STREAM
 from openmaas.api.responses.documents import DeletedResponse, InputItemList, ResponseObject
 from openmaas.api.responses.format import ResponseDraft, ResponseEncoder, Saver
 from openmaas.api.responses.items import parse_items, to_messages
