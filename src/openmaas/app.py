@@ -19,22 +19,23 @@ from openmaas import __version__
 from openmaas.access.clock import Clock, system_clock
 from openmaas.api import admin, health
 from openmaas.api.anthropic import messages
-from openmaas.api.anthropic.format import render_anthropic_error
+from openmaas.api.anthropic.errors import render_anthropic_error
 from openmaas.api.calls import CallMiddleware
 from openmaas.api.console import account
 from openmaas.api.console.static import ConsoleAssets, console_router
-from openmaas.api.errors import as_openmaas_error, note_error, render_openai_error, request_id_of
+from openmaas.api.errors import as_openmaas_error, note_error, request_id_of
 from openmaas.api.images import files, generations, tasks
 from openmaas.api.middleware import RequestContextMiddleware
 from openmaas.api.mistakes import misplaced_api_path, wrong_method
 from openmaas.api.openai import chat, embeddings, models, usage
+from openmaas.api.openai.errors import render_openai_error
 from openmaas.api.openapi import openapi_document
 from openmaas.api.responses import routes as responses
 from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.draining import Drain
+from openmaas.engines.factories import EngineFactories, default_factories
 from openmaas.engines.manager import EngineManager
-from openmaas.engines.registry import EngineRegistry, default_registry
 from openmaas.metrics import Metrics
 from openmaas.services.container import running_services
 from openmaas.settings import Settings
@@ -55,15 +56,15 @@ def create_app(
     *,
     clock: Clock = system_clock,
     catalog: Catalog | None = None,
-    registry: EngineRegistry | None = None,
+    factories: EngineFactories | None = None,
 ) -> FastAPI:
-    """Build the server. `clock`, `catalog` and `registry` are for tests and embedding."""
+    """Build the server. `clock`, `catalog` and `factories` are for tests and embedding."""
     the_catalog = catalog if catalog is not None else load_catalog(settings.models_file)
     if settings.shared_image_queue:
         the_catalog = _without_local_image_models(the_catalog)
-    the_registry = registry if registry is not None else default_registry()
+    the_factories = factories if factories is not None else default_factories()
     engines = EngineManager(
-        the_catalog, the_registry, settings.data_dir, WeightsResolver(settings.data_dir).resolve
+        the_catalog, the_factories, settings.data_dir, WeightsResolver(settings.data_dir).resolve
     )
     metrics = Metrics(engines.stats, engines.has)
     drain = Drain()

@@ -1,4 +1,4 @@
-"""Prometheus metrics, one registry per app (no module-level state), served at `/metrics`.
+"""Prometheus metrics, one collector registry per app (no module-level state), served at `/metrics`.
 
 Labels never take what a caller sent as such: `route` is the route's template (`unmatched` for none),
 and `model` a model id this server serves, `other` for any other name a request gave (empty when the
@@ -57,37 +57,40 @@ class Metrics:
     ) -> None:
         """`serves(model)`: whether a model id is one of this server's (the only ones used as labels)."""
         self._serves = serves
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.collector_registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "openmaas_requests",
             "Requests by route, model and status",
             ["route", "model", "status"],
-            registry=self.registry,
+            registry=self.collector_registry,
         )
         self.latency = Histogram(
             "openmaas_request_duration_seconds",
             "Time to the last byte of the response",
             ["route", "model"],
             buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=self.collector_registry,
         )
         self.ttft = Histogram(
             "openmaas_time_to_first_token_seconds",
             "Time from request to the first generated token",
             ["model"],
             buckets=_TTFT_BUCKETS,
-            registry=self.registry,
+            registry=self.collector_registry,
         )
         self.tokens = Counter(
             "openmaas_tokens",
             "Tokens in (prompt) and out (completion)",
             ["model", "direction"],
-            registry=self.registry,
+            registry=self.collector_registry,
         )
         self.quota_rejections = Counter(
-            "openmaas_quota_rejections", "Calls refused by a daily limit", ["limit"], registry=self.registry
+            "openmaas_quota_rejections",
+            "Calls refused by a daily limit",
+            ["limit"],
+            registry=self.collector_registry,
         )
-        self.registry.register(_EngineCollector(engine_stats))
+        self.collector_registry.register(_EngineCollector(engine_stats))
 
     def model_label(self, model: str) -> str:
         return model if not model or self._serves(model) else OTHER_MODEL
@@ -102,4 +105,4 @@ class Metrics:
         self.tokens.labels(model, "out").inc(completion_tokens)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.collector_registry)

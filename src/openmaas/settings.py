@@ -23,25 +23,9 @@ MAX_PRESIGNED_SECONDS = 7 * 24 * 3600
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENMAAS_", extra="forbid", frozen=True)
 
-    data_dir: Path = Field(default=Path("~/.openmaas"), description="Database, caches and outputs.")
-    models_file: Path | None = Field(
-        default=None, description="Registry file replacing or extending the built-in one."
-    )
+    # ---- the HTTP server ----
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-
-    timezone: str = Field(default="Asia/Shanghai", description="The quota day starts at 00:00 here.")
-    default_daily_limit: int = Field(default=2000, ge=0, description="Calls per user per day, all models.")
-    default_model_daily_limit: int | None = Field(
-        default=None, ge=0, description="Calls per user per day on each model, unless set per user."
-    )
-
-    default_max_tokens: int = Field(
-        default=2048,
-        ge=1,
-        description="Where a chat answer ends when neither the request nor the model sets max_tokens.",
-    )
-
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Larger request bodies get 413.")
     shutdown_grace: float = Field(
         default=25.0,
@@ -50,6 +34,13 @@ class Settings(BaseSettings):
         description="Seconds that running calls get to finish after SIGTERM before they are ended with an "
         "error event (see docs/deployment.md#shutdown).",
     )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base of the absolute URLs handed out (output images), e.g. https://maas.example.com; "
+        "default: the base URL of the request being answered.",
+    )
+
+    # ---- logging ----
     log_level: str = "INFO"
     log_format: Literal["auto", "text", "json"] = Field(
         default="auto",
@@ -58,6 +49,8 @@ class Settings(BaseSettings):
     )
     log_prompts: bool = Field(default=False, description="Log prompt and answer text (off: privacy).")
 
+    # ---- the store: data dir, database, Redis (see docs/deployment.md) ----
+    data_dir: Path = Field(default=Path("~/.openmaas"), description="Database, caches and outputs.")
     database_url: str | None = Field(
         default=None,
         description="Default: SQLite in the data dir. `postgresql://user@host:5432/db` to share records "
@@ -73,23 +66,31 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="Namespace of every Redis key, so several deployments can share one Redis.",
     )
-
-    # ---- engine workers (see docs/deployment.md) ----
-    worker_secret: SecretStr | None = Field(
-        default=None, description="Shared secret between API processes and engine workers (16+ chars)."
-    )
-    worker_url: str | None = Field(
-        default=None, description="The URL the API tier reaches this worker at (default: from host/port)."
-    )
-    worker_heartbeat_seconds: float = Field(
-        default=2.0, gt=0, description="How often a worker renews its registration."
+    response_retention_hours: float = Field(
+        default=720.0,
+        gt=0,
+        description="Responses API: stored responses (`store`, `previous_response_id`) are deleted this "
+        "long after they were created (default 30 days).",
     )
 
-    public_base_url: str | None = Field(
-        default=None,
-        description="Base of the absolute URLs handed out (output images), e.g. https://maas.example.com; "
-        "default: the base URL of the request being answered.",
+    # ---- quotas: the daily call limits ----
+    timezone: str = Field(default="Asia/Shanghai", description="The quota day starts at 00:00 here.")
+    default_daily_limit: int = Field(default=2000, ge=0, description="Calls per user per day, all models.")
+    default_model_daily_limit: int | None = Field(
+        default=None, ge=0, description="Calls per user per day on each model, unless set per user."
     )
+
+    # ---- models and engines (see docs/models.md) ----
+    models_file: Path | None = Field(
+        default=None, description="Registry file replacing or extending the built-in one."
+    )
+    default_max_tokens: int = Field(
+        default=2048,
+        ge=1,
+        description="Where a chat answer ends when neither the request nor the model sets max_tokens.",
+    )
+
+    # ---- image tasks (see docs/images.md) ----
     image_workers: int = Field(default=1, ge=1, le=64, description="Image tasks run at the same time.")
     image_queue_size: int = Field(
         default=100, ge=1, description="Image tasks waiting at most; beyond it submissions get 503."
@@ -114,7 +115,7 @@ class Settings(BaseSettings):
         "go to other workers (it renews its lease every fifth of this).",
     )
 
-    # ---- outputs in S3-compatible object storage (see docs/images.md) ----
+    # ---- image task outputs in S3-compatible object storage (see docs/images.md) ----
     s3_bucket: str | None = Field(
         default=None, description="Keep image task files in this bucket instead of the data dir."
     )
@@ -138,6 +139,7 @@ class Settings(BaseSettings):
         default="auto", description="`path` for most S3-compatible servers (MinIO)."
     )
 
+    # ---- vision: fetching the images of chat requests (see docs/vision.md) ----
     fetch_allow_networks: tuple[str, ...] = Field(
         default=(),
         description="Networks (CIDR) that image URLs may point into although they are not public, e.g. "
@@ -149,11 +151,16 @@ class Settings(BaseSettings):
     vision_max_images: int = Field(
         default=8, ge=1, le=256, description="Images one chat request may hold (vision models)."
     )
-    response_retention_hours: float = Field(
-        default=720.0,
-        gt=0,
-        description="Responses API: stored responses (`store`, `previous_response_id`) are deleted this "
-        "long after they were created (default 30 days).",
+
+    # ---- engine workers (see docs/deployment.md) ----
+    worker_secret: SecretStr | None = Field(
+        default=None, description="Shared secret between API processes and engine workers (16+ chars)."
+    )
+    worker_url: str | None = Field(
+        default=None, description="The URL the API tier reaches this worker at (default: from host/port)."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=2.0, gt=0, description="How often a worker renews its registration."
     )
 
     @field_validator("data_dir", "models_file", mode="after")

@@ -21,7 +21,7 @@ from openmaas.domain.chat import (
     Usage,
 )
 from openmaas.domain.errors import EngineFailure
-from openmaas.engines.registry import default_registry
+from openmaas.engines.factories import default_factories
 from openmaas.engines.vllm.events import OutputEvents
 from openmaas.engines.vllm.options import VLLMOptions
 from openmaas.engines.vllm.sampling import sampling_kwargs
@@ -30,7 +30,7 @@ FOLDER = Path("/models/qwen")
 
 
 def test_the_engine_is_registered_and_imports_without_vllm() -> None:
-    factory = default_registry().factory("vllm")
+    factory = default_factories().factory("vllm")
     assert factory.__name__ == "VLLMChatEngine"
     assert ("vllm" not in sys.modules and "torch" not in sys.modules) or "vllm" not in sys.modules
 

@@ -1,10 +1,12 @@
-"""Errors rendered in each route's own dialect.
+"""What every dialect shares about errors: turning any exception into an `OpenMaaSError`, and
+`DialectRoute`, the base of each dialect's route class.
 
-Routes of a dialect use that dialect's `APIRoute` subclass (`OpenAIRoute`, ...): it reads the body
-strictly (`body.py`), catches every `OpenMaaSError`, request-validation error and unexpected exception
-raised while parsing, authenticating or running the route, and renders it in the dialect's shape with
-its status and headers. An unexpected exception becomes a 500 whose body says nothing of its internals;
-the traceback goes to the log.
+Routes of a dialect use that dialect's `DialectRoute` subclass (`openai.errors.OpenAIRoute`,
+`anthropic.errors.AnthropicRoute`): it reads the body strictly (`body.py`), catches every
+`OpenMaaSError`, request-validation error and unexpected exception raised while parsing,
+authenticating or running the route, and renders it with the dialect's `render_error`, with its status
+and headers. An unexpected exception becomes a 500 whose body says nothing of its internals; the
+traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -35,39 +37,12 @@ log = logging.getLogger(__name__)
 
 ErrorRenderer = Callable[[OpenMaaSError, str], Response]
 
-_OPENAI_TYPES = {
-    "invalid_request": "invalid_request_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "not_found": "not_found_error",
-    "request_too_large": "invalid_request_error",
-    "rate_limit": "rate_limit_error",
-    "overloaded": "server_error",
-    "engine": "server_error",
-    "internal": "server_error",
-}
-
 
 class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return dumps(content)
-
-
-def openai_error(error: OpenMaaSError) -> dict[str, Any]:
-    """The `error` object of OpenAI's error shape."""
-    return {
-        "message": error.message,
-        "type": _OPENAI_TYPES.get(error.kind, "server_error"),
-        "param": error.param,
-        "code": error.code,
-    }
-
-
-def render_openai_error(error: OpenMaaSError, request_id: str) -> Response:
-    body = {"error": openai_error(error), "request_id": request_id}
-    return JSONBody(body, status_code=error.status, headers=error.headers)
 
 
 def describe_validation(errors: Sequence[Any]) -> InvalidRequest:
@@ -125,9 +100,9 @@ def note_error(request: Request, error: OpenMaaSError) -> None:
 
 
 class DialectRoute(APIRoute):
-    """An APIRoute that renders every failure with `render_error`."""
+    """An APIRoute that renders every failure with its dialect's `render_error`."""
 
-    render_error: ErrorRenderer = staticmethod(render_openai_error)
+    render_error: ErrorRenderer
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -142,7 +117,3 @@ class DialectRoute(APIRoute):
                 return render(error, request_id_of(request))
 
         return handle
-
-
-class OpenAIRoute(DialectRoute):
-    render_error = staticmethod(render_openai_error)

@@ -10,7 +10,8 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from openmaas.api.deps import ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute
 
 router = APIRouter(route_class=OpenAIRoute)
 

@@ -1,8 +1,9 @@
 """What `/openapi.json` says about each route, kept true.
 
-- Each route declares the error statuses it really answers with, `errors(...)` or `anthropic_errors(...)`,
-  each with its dialect's error body; 429 and 503 say they carry `Retry-After`. Every route but the
-  probes may answer 503: a draining server refuses new requests (`api/calls.py`).
+- Each route declares the error statuses it really answers with, in its dialect's error body:
+  `openai.errors.errors(...)` or `anthropic.errors.anthropic_errors(...)` (both `error_responses`); 429
+  and 503 say they carry `Retry-After`. Every route but the probes may answer 503: a draining server
+  refuses new requests (`api/calls.py`).
 - Bodies that are not JSON say so: `text/event-stream` for streamed answers (`STREAM`), `text/plain`
   for `/metrics`, `image/png` for files.
 - FastAPI's 422 (never sent here: a request that does not validate is a 400) is taken out of the
@@ -14,7 +15,7 @@ The response bodies of the main endpoints are described by the models in each di
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -35,51 +36,15 @@ _RETRY_AFTER = {
 }
 
 
-class OpenAIError(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class OpenAIErrorBody(BaseModel):
-    """OpenAI's error shape (also the image-task and console routes')."""
-
-    error: OpenAIError
-    request_id: str
-
-
-class AnthropicError(BaseModel):
-    type: str
-    message: str
-
-
-class AnthropicErrorBody(BaseModel):
-    """Anthropic's error shape."""
-
-    type: Literal["error"]
-    error: AnthropicError
-    request_id: str
-
-
-def _responses(body: type[BaseModel], statuses: tuple[int, ...]) -> dict[int | str, dict[str, Any]]:
+def error_responses(body: type[BaseModel], *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses of a route whose errors have the shape `body`; 503 is always one of them."""
     responses: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
+    for status in (*statuses, 503):
         response: dict[str, Any] = {"model": body, "description": _DESCRIPTIONS[status]}
         if status in (429, 503):
             response["headers"] = _RETRY_AFTER
         responses[status] = response
     return responses
-
-
-def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The error responses of a route in OpenAI's shape; 503 is always one of them."""
-    return _responses(OpenAIErrorBody, (*statuses, 503))
-
-
-def anthropic_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The error responses of a route in Anthropic's shape; 503 is always one of them."""
-    return _responses(AnthropicErrorBody, (*statuses, 503))
 
 
 #: The statuses of a metered model call (chat, messages, embeddings, images).

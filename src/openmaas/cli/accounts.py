@@ -18,7 +18,7 @@ from openmaas.access.clock import QuotaDay
 from openmaas.access.tokens import PREFIX_LENGTH, is_token, token_hash
 from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from, table
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.domain.errors import OpenMaaSError
 from openmaas.services.accounts import AccountService, UserOverview
 from openmaas.settings import Settings

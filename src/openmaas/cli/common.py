@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.settings import Settings
 
 _FLAG_SETTINGS = (

@@ -24,10 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from openmaas import __version__
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
+from openmaas.cli.errors import CommandError
 
 
 def _limit(text: str) -> int | None:

@@ -6,7 +6,7 @@ import argparse
 
 from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from, table
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import uvicorn
 from openmaas.app import create_app
 from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.logs import configure_logging
 from openmaas.server import GracefulServer
 from openmaas.services.accounts import mint_token

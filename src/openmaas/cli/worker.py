@@ -15,7 +15,7 @@ import uvicorn
 
 from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.logs import configure_logging
 
 

@@ -73,6 +73,13 @@ class Overloaded(OpenMaaSError):
         self.headers["Retry-After"] = str(retry_after)
 
 
+class ModelNotReady(Overloaded):
+    """The model is still loading: retry in a few seconds."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(f"Model '{model_id}' is still loading; retry shortly.", retry_after=5)
+
+
 class ShuttingDown(Overloaded):
     """The server is shutting down: it takes no new call, and ends those still running after the grace."""
 

@@ -14,6 +14,9 @@ engine hands the images themselves to the model in the same order.
 
 Control tokens that appear in message text (say `<|im_start|>` typed by a user) are encoded as plain text,
 so only the template itself can open or close a turn (see `control_tokens.py`).
+
+`ChatTemplateOptions` is the base of the options of every engine that renders this way: its
+`chat_template` option overrides the model's template.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from jinja2 import TemplateError
 from openmaas.domain.chat import ChatRequest, ImagePart, Message, TextPart, ToolCall, ToolSpec
 from openmaas.domain.errors import InvalidRequest
 from openmaas.engines.control_tokens import ControlTokens
+from openmaas.engines.options import EngineOptions
 
 
 class PromptRenderer:
@@ -123,3 +127,14 @@ def template_override(option: str | None) -> str | None:
     if "\n" not in option and option.endswith(".jinja") and candidate.is_file():
         return candidate.read_text(encoding="utf-8")
     return option
+
+
+class ChatTemplateOptions(EngineOptions):
+    """The options of an engine that renders prompts with `PromptRenderer`: `chat_template`, the model's
+    own template overridden."""
+
+    chat_template: str | None = None
+
+    def template_text(self) -> str | None:
+        """The chat template override, read from its file when the option names one."""
+        return template_override(self.chat_template)

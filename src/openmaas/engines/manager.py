@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openmaas.catalog import Catalog
-from openmaas.domain.errors import EngineFailure, InvalidRequest, NotFound, Overloaded
+from openmaas.domain.errors import EngineFailure, InvalidRequest, ModelNotReady, NotFound
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import ChatEngine, EmbeddingEngine, Engine, EngineContext, EngineStats
-from openmaas.engines.registry import EngineRegistry
+from openmaas.engines.factories import EngineFactories
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,12 @@ class EngineManager:
     def __init__(
         self,
         catalog: Catalog,
-        registry: EngineRegistry,
+        factories: EngineFactories,
         data_dir: Path,
         resolve_weights: Callable[[ModelSpec], Path],
     ) -> None:
         self.catalog = catalog
-        self.registry = registry
+        self.factories = factories
         self.data_dir = data_dir
         self.resolve_weights = resolve_weights
         self._slots = {spec.id: _Slot(spec) for spec in catalog.enabled()}
@@ -111,7 +111,7 @@ class EngineManager:
             if slot.error is not None:
                 raise EngineFailure(f"The model {model_id!r} failed to load; see the server log.")
             if slot.spec.preload:
-                raise Overloaded(f"The model {model_id!r} is still loading; retry shortly.", retry_after=5)
+                raise ModelNotReady(model_id)
             return await self._loaded(slot)
         return slot.engine
 
@@ -184,7 +184,7 @@ class EngineManager:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            engine = self.registry.factory(spec.engine)(spec, context)
+            engine = self.factories.factory(spec.engine)(spec, context)
             await engine.start()
         except Exception as exc:
             slot.error = str(exc) or type(exc).__name__

@@ -41,8 +41,8 @@ from openmaas.catalog import Catalog, load_catalog
 from openmaas.domain.chat import ChatEvent
 from openmaas.domain.errors import AuthenticationFailed, EngineFailure, InvalidRequest, OpenMaaSError
 from openmaas.domain.generation import GenerationDefaults
+from openmaas.engines.factories import EngineFactories, default_factories
 from openmaas.engines.manager import EngineManager
-from openmaas.engines.registry import EngineRegistry, default_registry
 from openmaas.engines.remote.wire import MEDIA_TYPE, WireError, decode_request, encode_error, encode_event
 from openmaas.services.chat import generation_defaults, prepare_request
 from openmaas.settings import Settings
@@ -167,12 +167,12 @@ class Worker:
 
 
 def create_worker_app(
-    settings: Settings, *, catalog: Catalog | None = None, registry: EngineRegistry | None = None
+    settings: Settings, *, catalog: Catalog | None = None, factories: EngineFactories | None = None
 ) -> Starlette:
     the_catalog = catalog if catalog is not None else load_catalog(settings.models_file)
-    the_registry = registry if registry is not None else default_registry()
+    the_factories = factories if factories is not None else default_factories()
     engines = EngineManager(
-        the_catalog, the_registry, settings.data_dir, WeightsResolver(settings.data_dir).resolve
+        the_catalog, the_factories, settings.data_dir, WeightsResolver(settings.data_dir).resolve
     )
     worker = Worker(settings, engines, f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 

@@ -72,7 +72,7 @@ class ImageTaskWorker:
             engines=self.engines,
             outputs=outputs,
             quota=TaskQuota(metering),
-            registry=CollectorRegistry(),
+            collector_registry=CollectorRegistry(),
             max_attempts=settings.image_max_attempts,
         )
         retention = TaskRetention(tasks, outputs, settings.image_retention_hours)

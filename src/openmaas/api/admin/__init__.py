@@ -5,7 +5,7 @@ whatever the web console shows or hides."""
 from fastapi import APIRouter
 
 from openmaas.api.admin import catalog, tokens, usage, users
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import errors
 
 router = APIRouter()
 for module in (users, tokens, catalog, usage):

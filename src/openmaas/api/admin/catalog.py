@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from openmaas.api.deps import CurrentAdmin, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute
 
 router = APIRouter(route_class=OpenAIRoute)
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from openmaas.api.console.schemas import token_entry, token_id
 from openmaas.api.deps import CurrentAdmin, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 
 router = APIRouter(route_class=OpenAIRoute)
 

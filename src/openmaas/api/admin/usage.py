@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 
 from openmaas.api.console.schemas import day
 from openmaas.api.deps import CurrentAdmin, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.domain.accounts import UsageRow
 
 router = APIRouter(route_class=OpenAIRoute)

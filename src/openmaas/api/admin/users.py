@@ -13,8 +13,8 @@ from openmaas.api.console.schemas import (
     user_entry,
 )
 from openmaas.api.deps import CurrentAdmin, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 
 router = APIRouter(route_class=OpenAIRoute)
 

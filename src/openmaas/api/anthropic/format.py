@@ -1,4 +1,4 @@
-"""Chat answers in Anthropic's shapes: the `message` object, its SSE event sequence, and errors.
+"""Chat answers in Anthropic's shapes: the `message` object and its SSE event sequence.
 
 The stream is built from the internal event stream: consecutive events of one kind (text, thinking,
 one tool call) form a content block; a change of kind closes the block and opens the next. The event
@@ -13,23 +13,11 @@ from typing import Any
 
 import orjson
 
-from openmaas.api.errors import JSONBody
+from openmaas.api.anthropic.errors import anthropic_error
 from openmaas.api.wire import dumps
 from openmaas.domain.chat import ChatEvent, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from openmaas.domain.errors import OpenMaaSError
-from openmaas.services.chat import ChatResult, ChoiceResult
-
-ERROR_TYPES = {
-    "invalid_request": "invalid_request_error",
-    "authentication": "authentication_error",
-    "permission": "permission_error",
-    "not_found": "not_found_error",
-    "request_too_large": "request_too_large",
-    "rate_limit": "rate_limit_error",
-    "overloaded": "overloaded_error",
-    "engine": "api_error",
-    "internal": "api_error",
-}
+from openmaas.services.chat import ChatCall, ChatResult, Choice, ChoiceResult
 
 
 def message_id() -> str:
@@ -42,15 +30,6 @@ def stop_reason(finish: Finish) -> str:
     if finish.reason == "tool_calls":
         return "tool_use"
     return "stop_sequence" if finish.stop_sequence is not None else "end_turn"
-
-
-def render_anthropic_error(error: OpenMaaSError, request_id: str) -> JSONBody:
-    body = {
-        "type": "error",
-        "error": {"type": ERROR_TYPES.get(error.kind, "api_error"), "message": error.message},
-        "request_id": request_id,
-    }
-    return JSONBody(body, status_code=error.status, headers={**error.headers, "request-id": request_id})
 
 
 def _tool_input(arguments: str) -> dict[str, Any]:
@@ -96,7 +75,10 @@ def _sse(name: str, data: dict[str, Any]) -> bytes:
 
 
 class EventEncoder:
-    """Encodes one streamed answer as Anthropic SSE events, opening and closing content blocks."""
+    """Encodes one streamed answer as Anthropic SSE events, opening and closing content blocks (a
+    `StreamEncoder`, see `openmaas.api.sse`); a failure is an `error` event."""
+
+    end = b""
 
     def __init__(self, *, message: str, model: str) -> None:
         self.message = message
@@ -106,7 +88,11 @@ class EventEncoder:
         self._pinged = False
         self.finish = Finish("stop")
 
-    def start(self, input_tokens: int) -> bytes:
+    async def opening(self, call: ChatCall) -> bytes:
+        """`message_start`, with the prompt's tokens counted."""
+        return self._start(await call.count_prompt_tokens())
+
+    def _start(self, input_tokens: int) -> bytes:
         return _sse(
             "message_start",
             {
@@ -148,7 +134,8 @@ class EventEncoder:
             "content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta}
         )
 
-    def event(self, event: ChatEvent) -> bytes:
+    def event(self, choice: Choice) -> bytes:
+        event: ChatEvent = choice[1]
         if isinstance(event, TextDelta):
             out = b"" if self._open == "text" else self._switch("text", {"type": "text", "text": ""})
             return out + self._delta({"type": "text_delta", "text": event.text})
@@ -172,7 +159,10 @@ class EventEncoder:
             self.finish = event
         return b""
 
-    def end(self, usage: Usage) -> bytes:
+    async def closing(self, call: ChatCall) -> bytes:
+        return self._end(call.usage)
+
+    def _end(self, usage: Usage) -> bytes:
         out = (
             self._close()
             if self._index >= 0
@@ -191,12 +181,5 @@ class EventEncoder:
         )
         return out + _sse("message_stop", {"type": "message_stop"})
 
-    @staticmethod
-    def error(error: OpenMaaSError) -> bytes:
-        return _sse(
-            "error",
-            {
-                "type": "error",
-                "error": {"type": ERROR_TYPES.get(error.kind, "api_error"), "message": error.message},
-            },
-        )
+    def failure(self, error: OpenMaaSError) -> bytes:
+        return _sse("error", {"type": "error", "error": anthropic_error(error)})

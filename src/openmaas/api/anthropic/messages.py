@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 
-from openmaas.api.anthropic.format import EventEncoder, message_body, message_id, render_anthropic_error
+from openmaas.api.anthropic.errors import AnthropicRoute, anthropic_errors
+from openmaas.api.anthropic.format import EventEncoder, message_body, message_id
 from openmaas.api.anthropic.responses import Message, TokenCount
 from openmaas.api.anthropic.schemas import MessagesRequest
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
-from openmaas.api.errors import DialectRoute, JSONBody, as_openmaas_error, request_id_of
-from openmaas.api.openapi import MODEL_CALL, STREAM, anthropic_errors
+from openmaas.api.errors import JSONBody, request_id_of
+from openmaas.api.openapi import MODEL_CALL, STREAM
+from openmaas.api.sse import sse_response
 from openmaas.api.wire import to_internal
-from openmaas.domain.chat import ChatEvent
-from openmaas.services.chat import ChatCall, Choice
-
-log = logging.getLogger(__name__)
-
-
-class AnthropicRoute(DialectRoute):
-    render_error = staticmethod(render_anthropic_error)
-
 
 router = APIRouter(route_class=AnthropicRoute)
 
@@ -46,36 +35,8 @@ async def create_message(
     if not body.stream:
         result = await call.collect()
         return JSONBody(message_body(result, message=message, model=body.model), headers=headers)
-    events = aiter(call)
-    first = await anext(events)  # errors before the first event still get a proper status code
     encoder = EventEncoder(message=message, model=body.model)
-    input_tokens = await call.count_prompt_tokens()
-    return StreamingResponse(
-        _sse(call, encoder, input_tokens, first, events),
-        media_type="text/event-stream",
-        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-async def _sse(
-    call: ChatCall, encoder: EventEncoder, input_tokens: int, first: Choice, events: AsyncIterator[Choice]
-) -> AsyncIterator[bytes]:
-    yield encoder.start(input_tokens)
-    try:
-        pending: Choice | None = first
-        while pending is not None:
-            event: ChatEvent = pending[1]
-            chunk = encoder.event(event)
-            if chunk:
-                yield chunk
-            pending = await anext(events, None)
-        yield encoder.end(call.usage)
-    except Exception as exc:
-        error = as_openmaas_error(exc)
-        log.warning("stream ended by an error", extra={"status": error.status, "kind": error.kind})
-        yield EventEncoder.error(error)
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
+    return await sse_response(call, encoder, headers=headers)
 
 
 @router.post(

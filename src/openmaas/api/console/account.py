@@ -21,8 +21,8 @@ from openmaas.api.console.schemas import (
     token_id,
 )
 from openmaas.api.deps import CurrentCaller, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.personas import DEFAULT, PersonaError, Personas
 
 log = logging.getLogger(__name__)

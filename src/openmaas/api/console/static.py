@@ -19,7 +19,7 @@ from importlib.resources import files
 
 from fastapi import APIRouter, Request, Response
 
-from openmaas.api.errors import OpenAIRoute
+from openmaas.api.openai.errors import OpenAIRoute
 from openmaas.domain.errors import NotFound
 
 MEDIA_TYPES = {

@@ -6,8 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
 from openmaas.api.deps import ServicesDep
-from openmaas.api.errors import OpenAIRoute
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
 
 router = APIRouter(route_class=OpenAIRoute)
 PNG = {

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
-from openmaas.api.errors import JSONBody, OpenAIRoute, request_id_of
+from openmaas.api.errors import JSONBody, request_id_of
 from openmaas.api.images.responses import ImagesResult, TaskSubmitted
 from openmaas.api.images.schemas import ImageGenerationBody, flag
-from openmaas.api.openapi import MODEL_CALL, errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
+from openmaas.api.openapi import MODEL_CALL
 from openmaas.api.wire import to_internal
 from openmaas.domain.errors import EngineFailure
 from openmaas.domain.tasks import TaskStatus

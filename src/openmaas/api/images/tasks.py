@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 
 from openmaas.api.deps import CurrentCaller, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute, request_id_of
+from openmaas.api.errors import JSONBody, request_id_of
 from openmaas.api.images.responses import Task, TaskList
 from openmaas.api.images.schemas import check_task_type, task_body, task_input
-from openmaas.api.openapi import errors
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.domain.errors import InvalidRequest
 
 router = APIRouter(route_class=OpenAIRoute)

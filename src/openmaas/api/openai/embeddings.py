@@ -18,9 +18,10 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
-from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.api.openai.responses import EmbeddingList
-from openmaas.api.openapi import MODEL_CALL, errors
+from openmaas.api.openapi import MODEL_CALL
 from openmaas.api.wire import Lenient, to_internal
 from openmaas.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
 from openmaas.domain.errors import InvalidRequest

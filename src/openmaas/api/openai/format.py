@@ -11,11 +11,11 @@ import uuid
 from typing import Any
 
 from openmaas import __version__
-from openmaas.api.errors import openai_error
+from openmaas.api.openai.errors import openai_error
 from openmaas.api.wire import dumps
 from openmaas.domain.chat import ChatEvent, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from openmaas.domain.errors import OpenMaaSError
-from openmaas.services.chat import ChatResult
+from openmaas.services.chat import ChatCall, ChatResult, Choice
 
 SYSTEM_FINGERPRINT = f"openmaas-{__version__}"
 DONE = b"data: [DONE]\n\n"
@@ -62,7 +62,11 @@ def completion_body(result: ChatResult, *, completion: str, model: str, created:
 
 
 class ChunkEncoder:
-    """Encodes one streamed answer's events as SSE `data:` lines."""
+    """Encodes one streamed answer as SSE `data:` lines, ending with `data: [DONE]` (a `StreamEncoder`,
+    see `openmaas.api.sse`): each choice's first chunk carries its role, usage comes last when asked for,
+    and a failure is one chunk with OpenAI's `error` object."""
+
+    end = DONE
 
     def __init__(
         self, *, completion: str, model: str, include_usage: bool, created: int | None = None
@@ -79,6 +83,24 @@ class ChunkEncoder:
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._text_open: dict[int, bytes] = {}
         self._reasoning_open: dict[int, bytes] = {}
+        self._started: set[int] = set()
+
+    async def opening(self, call: ChatCall) -> bytes:
+        return b""
+
+    def event(self, choice: Choice) -> bytes:
+        index, event = choice
+        if index in self._started:
+            return self._event(index, event)
+        self._started.add(index)
+        return self.role(index) + self._event(index, event)
+
+    async def closing(self, call: ChatCall) -> bytes:
+        return self.usage(call.usage) if self.include_usage else b""
+
+    def failure(self, error: OpenMaaSError) -> bytes:
+        """An error after the stream began (the status line is already sent): one error chunk."""
+        return b"data: " + dumps({"error": openai_error(error)}) + b"\n\n"
 
     def _chunk(self, index: int, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
@@ -97,7 +119,7 @@ class ChunkEncoder:
             cache[index] = prefix
         return prefix
 
-    def event(self, index: int, event: ChatEvent) -> bytes:
+    def _event(self, index: int, event: ChatEvent) -> bytes:
         if isinstance(event, TextDelta):
             prefix = self._text_prefix(index, "content", self._text_open)
             return prefix + dumps(event.text) + b'},"logprobs":null,"finish_reason":null}]' + self._tail
@@ -119,8 +141,3 @@ class ChunkEncoder:
 
     def usage(self, usage: Usage) -> bytes:
         return b"data: " + self._head + b',"choices":[],"usage":' + dumps(usage_json(usage)) + b"}\n\n"
-
-    @staticmethod
-    def error(error: OpenMaaSError) -> bytes:
-        """An error after the stream began (the status line is already sent): one error chunk."""
-        return b"data: " + dumps({"error": openai_error(error)}) + b"\n\n"

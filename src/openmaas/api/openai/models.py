@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter
 
 from openmaas.api.deps import ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.api.openai.responses import ModelEntry, ModelList
-from openmaas.api.openapi import errors
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.images import ImageProfile
 from openmaas.domain.models import ModelSpec

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from openmaas.api.deps import CurrentCaller, ServicesDep
-from openmaas.api.errors import JSONBody, OpenAIRoute
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
 from openmaas.api.openai.responses import UsageReport
-from openmaas.api.openapi import errors
 
 router = APIRouter(route_class=OpenAIRoute)
 

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from openmaas.api.responses.errors import response_error
 from openmaas.api.responses.output import Event, OutputBuilder
 from openmaas.domain.chat import Usage
 from openmaas.domain.errors import OpenMaaSError
+from openmaas.services.chat import ChatCall, Choice
+
+#: How a response made with `store` is kept once it is finished.
+Saver = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def response_id() -> str:
@@ -33,11 +39,6 @@ def usage_json(usage: Usage, reasoning_tokens: int) -> dict[str, Any]:
         "output_tokens_details": {"reasoning_tokens": min(reasoning_tokens, usage.completion_tokens)},
         "total_tokens": usage.total_tokens,
     }
-
-
-def error_json(error: OpenMaaSError) -> dict[str, Any]:
-    code = "invalid_prompt" if error.kind == "invalid_request" else "server_error"
-    return {"code": code, "message": error.message}
 
 
 @dataclass
@@ -66,7 +67,7 @@ class ResponseDraft:
             "status": status,
             "completed_at": int(time.time()) if finished else None,
             "background": False,
-            "error": error_json(error) if error is not None else None,
+            "error": response_error(error) if error is not None else None,
             "incomplete_details": incomplete,
             "model": self.model,
             "output": list(self.output.items) if status != "in_progress" else [],
@@ -79,19 +80,45 @@ class ResponseDraft:
         return "incomplete" if self.output.finish.reason == "length" else "completed"
 
 
-class StreamEncoder:
-    """Numbers a response's events and encodes them as SSE."""
+class ResponseEncoder:
+    """Encodes one streamed response as numbered SSE events (a `StreamEncoder`, see
+    `openmaas.api.sse`); a finished response is saved, when it is stored, before the client hears of
+    it, so it can continue from it at once."""
 
-    def __init__(self) -> None:
+    end = b""
+
+    def __init__(self, draft: ResponseDraft, save: Saver | None) -> None:
+        self.draft = draft
+        self.save = save
         self._sequence = 0
 
-    def encode(self, event: Event) -> bytes:
+    async def opening(self, call: ChatCall) -> bytes:
+        in_progress = self.draft.body("in_progress")
+        return self._lifecycle("response.created", in_progress) + self._lifecycle(
+            "response.in_progress", in_progress
+        )
+
+    def event(self, choice: Choice) -> bytes:
+        return self._encode_all(self.draft.output.add(choice[1]))
+
+    async def closing(self, call: ChatCall) -> bytes:
+        closing = self.draft.output.close()
+        status = self.draft.final_status
+        response = self.draft.body(status, usage=call.usage)
+        if self.save is not None:
+            await self.save(response)
+        return self._encode_all(closing) + self._lifecycle(f"response.{status}", response)
+
+    def failure(self, error: OpenMaaSError) -> bytes:
+        return self._lifecycle("response.failed", self.draft.body("failed", error=error))
+
+    def _encode(self, event: Event) -> bytes:
         event["sequence_number"] = self._sequence
         self._sequence += 1
         return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
-    def encode_all(self, events: list[Event]) -> bytes:
-        return b"".join(self.encode(e) for e in events)
+    def _encode_all(self, events: list[Event]) -> bytes:
+        return b"".join(self._encode(e) for e in events)
 
-    def lifecycle(self, kind: str, body: dict[str, Any]) -> bytes:
-        return self.encode({"type": kind, "response": body})
+    def _lifecycle(self, kind: str, body: dict[str, Any]) -> bytes:
+        return self._encode({"type": kind, "response": body})

@@ -3,28 +3,24 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from openmaas.api.deps import CurrentCaller, ServicesDep, note_model
-from openmaas.api.errors import JSONBody, OpenAIRoute, as_openmaas_error
-from openmaas.api.openapi import MODEL_CALL, STREAM, errors
+from openmaas.api.errors import JSONBody
+from openmaas.api.openai.errors import OpenAIRoute, errors
+from openmaas.api.openapi import MODEL_CALL, STREAM
 from openmaas.api.responses.documents import DeletedResponse, InputItemList, ResponseObject
-from openmaas.api.responses.format import ResponseDraft, StreamEncoder
+from openmaas.api.responses.format import ResponseDraft, ResponseEncoder, Saver
 from openmaas.api.responses.items import parse_items, to_messages
 from openmaas.api.responses.schemas import ResponsesRequest
+from openmaas.api.sse import sse_response
 from openmaas.domain.accounts import Caller
 from openmaas.domain.chat import Message
 from openmaas.domain.errors import InvalidRequest
-from openmaas.services.chat import ChatCall, Choice
 from openmaas.services.responses import ResponseService
 
-log = logging.getLogger(__name__)
-Saver = Callable[[dict[str, Any]], Awaitable[None]]
 router = APIRouter(route_class=OpenAIRoute)
 
 
@@ -54,13 +50,7 @@ async def create_response(
         if save is not None:
             await save(response)
         return JSONBody(response, headers=call.headers)
-    events = aiter(call)
-    first = await anext(events)  # errors before the first event still get a proper status code
-    return StreamingResponse(
-        _sse(call, draft, save, first, events),
-        media_type="text/event-stream",
-        headers={**call.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return await sse_response(call, ResponseEncoder(draft, save), headers=call.headers)
 
 
 async def _history(responses: ResponseService, caller: Caller, previous_id: str | None) -> list[Message]:
@@ -78,33 +68,6 @@ def _saver(responses: ResponseService, caller: Caller, input_items: list[dict[st
         await responses.save(caller, response, input_items)
 
     return save
-
-
-async def _sse(
-    call: ChatCall, draft: ResponseDraft, save: Saver | None, first: Choice, events: AsyncIterator[Choice]
-) -> AsyncIterator[bytes]:
-    encoder = StreamEncoder()
-    yield encoder.lifecycle("response.created", draft.body("in_progress"))
-    yield encoder.lifecycle("response.in_progress", draft.body("in_progress"))
-    try:
-        pending: Choice | None = first
-        while pending is not None:
-            produced = draft.output.add(pending[1])
-            if produced:
-                yield encoder.encode_all(produced)
-            pending = await anext(events, None)
-        closing = draft.output.close()
-        status = draft.final_status
-        response = draft.body(status, usage=call.usage)
-        if save is not None:
-            await save(response)  # before the client hears of it, so it can continue at once
-        yield encoder.encode_all(closing) + encoder.lifecycle(f"response.{status}", response)
-    except Exception as exc:
-        error = as_openmaas_error(exc)
-        log.warning("stream ended by an error", extra={"status": error.status, "kind": error.kind})
-        yield encoder.lifecycle("response.failed", draft.body("failed", error=error))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
 
 
 @router.get("/v1/responses/{response_id}", responses={200: {"model": ResponseObject}, **errors(401, 404)})

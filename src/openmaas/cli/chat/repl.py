@@ -23,7 +23,7 @@ from openmaas.cli.chat.endpoint import DEFAULT_BASE_URL, Endpoint, describe
 from openmaas.cli.chat.parameters import ParameterError, Parameters
 from openmaas.cli.chat.render import Printer, color_wanted
 from openmaas.cli.chat.session import SERVER_ERRORS, ChatSession, ImageOptions
-from openmaas.cli.main import CommandError
+from openmaas.cli.errors import CommandError
 from openmaas.personas import DEFAULT, PersonaError, Personas
 from openmaas.settings import Settings
 

@@ -24,8 +24,8 @@ from openmaas.catalog import CatalogError, load_catalog
 from openmaas.cli.common import settings_from
 from openmaas.cli.doctor import backends, local, models
 from openmaas.cli.doctor.findings import Finding, fail, ok
-from openmaas.cli.main import CommandError
-from openmaas.engines.registry import default_registry
+from openmaas.cli.errors import CommandError
+from openmaas.engines.factories import default_factories
 from openmaas.logs import wants_color
 from openmaas.settings import Settings
 from openmaas.weights import WeightsResolver
@@ -57,8 +57,8 @@ def findings(settings: Settings) -> Iterator[Finding]:
     """Every check's finding, as each is made (the engine imports take a few seconds)."""
     yield local.data_dir(settings.data_dir)
     yield local.port(settings.host, settings.port)
-    registry = default_registry()
-    yield models.engines(registry)
+    factories = default_factories()
+    yield models.engines(factories)
     try:
         catalog = load_catalog(settings.models_file)
     except CatalogError as exc:
@@ -66,7 +66,7 @@ def findings(settings: Settings) -> Iterator[Finding]:
     else:
         source = settings.models_file or "the built-in registry"
         yield ok("registry", f"{source}: {len(catalog.enabled())} models enabled")
-        yield from models.models(catalog, registry, WeightsResolver(settings.data_dir))
+        yield from models.models(catalog, factories, WeightsResolver(settings.data_dir))
     yield from asyncio.run(backends.backends(settings))
     yield local.quota_day(settings)
 

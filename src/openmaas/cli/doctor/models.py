@@ -19,7 +19,7 @@ from openmaas.cli.doctor.findings import Finding, fail, ok, warn
 from openmaas.domain.errors import EngineFailure
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import Engine
-from openmaas.engines.registry import EngineRegistry
+from openmaas.engines.factories import EngineFactories
 from openmaas.weights import WeightsResolver
 
 # What to install for a missing module (the extras of pyproject.toml).
@@ -45,11 +45,11 @@ class Missing:
     install: str | None
 
 
-def engine_problem(registry: EngineRegistry, name: str) -> Missing | None:
+def engine_problem(factories: EngineFactories, name: str) -> Missing | None:
     """Why the engine cannot run here (not importable, or a module it needs is missing), or None."""
     try:
         with _quiet():
-            factory = registry.factory(name)
+            factory = factories.factory(name)
     except LookupError as exc:
         missing = getattr(exc.__cause__, "name", None)
         return Missing(str(exc), install_hint(missing) if isinstance(missing, str) else None)
@@ -72,30 +72,30 @@ def _quiet() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
-def engines(registry: EngineRegistry) -> Finding:
+def engines(factories: EngineFactories) -> Finding:
     """Which registered engines can run here (one line; only the registry's models make it a failure)."""
-    problems = {name: engine_problem(registry, name) for name in registry.names()}
+    problems = {name: engine_problem(factories, name) for name in factories.names()}
     usable = [name for name, problem in problems.items() if problem is None]
     missing = [f"{name} ({p.install or p.why})" for name, p in problems.items() if p is not None]
     text = f"installed: {', '.join(usable) or 'none'}"
     return ok("engines", text + (f"; not installed: {', '.join(missing)}" if missing else ""))
 
 
-def models(catalog: Catalog, registry: EngineRegistry, resolver: WeightsResolver) -> Iterator[Finding]:
+def models(catalog: Catalog, factories: EngineFactories, resolver: WeightsResolver) -> Iterator[Finding]:
     enabled = catalog.enabled()
     if not enabled:
         yield warn("models", "the registry enables no model: the server would serve nothing")
     for spec in enabled:
-        yield model(spec, registry, resolver)
+        yield model(spec, factories, resolver)
 
 
-def model(spec: ModelSpec, registry: EngineRegistry, resolver: WeightsResolver) -> Finding:
+def model(spec: ModelSpec, factories: EngineFactories, resolver: WeightsResolver) -> Finding:
     subject = f"model {spec.id}"
     engine = f"{spec.task}, {spec.engine} engine"
-    problem = engine_problem(registry, spec.engine)
+    problem = engine_problem(factories, spec.engine)
     if problem is not None:
         return fail(subject, f"{engine}: {problem.why}" + (f": {problem.install}" if problem.install else ""))
-    factory = registry.factory(spec.engine)
+    factory = factories.factory(spec.engine)
     if not (isinstance(factory, type) and issubclass(factory, Engine)):
         return ok(subject, f"{engine} (a plugin factory: its weights are its own business)")
     try:

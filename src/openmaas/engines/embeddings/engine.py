@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from openmaas.domain.embeddings import EmbeddingInput, EmbeddingRequest, EmbeddingResult
-from openmaas.domain.errors import InvalidRequest, Overloaded
+from openmaas.domain.errors import InvalidRequest, ModelNotReady
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import EmbeddingEngine, EngineContext, EngineStats
 from openmaas.engines.embeddings.batcher import DynamicBatcher
@@ -133,7 +133,7 @@ class SentenceTransformersEngine(EmbeddingEngine):
 
     def _ready(self) -> tuple[SentenceEncoder, DynamicBatcher[Vector]]:
         if self._encoder is None or self._batcher is None:
-            raise Overloaded(f"The model {self.spec.id!r} is not loaded; retry shortly.", retry_after=5)
+            raise ModelNotReady(self.spec.id)
         return self._encoder, self._batcher
 
 

@@ -3,8 +3,9 @@
 The server builds it with `OpenVINOChatEngine(spec, context)` and awaits `start()`, which prepares the
 model once (`prepare.py`), loads it (`loading.py`) and starts the driver thread (`driver.py`), all off
 the event loop. `stream()` checks a request at once, raising `InvalidRequest` (images for this text-only
-engine, a prompt that leaves no room in the context, a bad `max_tokens`, a schema the structured-output
-backend refuses) or `Overloaded` (still loading, too many waiting) before any event; the returned
+engine, a prompt that leaves no room in the context, a bad `max_tokens` (`engines/checks.py`), a schema
+the structured-output backend refuses), `ModelNotReady` (still loading) or `Overloaded` (too many
+waiting) before any event; the returned
 iterator then hands the request to the driver and relays its events. Closing the iterator early (the
 client left) cancels the request in the pipeline, which frees its KV blocks at the next step.
 
@@ -21,11 +22,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from openmaas.domain.chat import ChatEvent, ChatRequest, Usage
-from openmaas.domain.errors import InvalidRequest, Overloaded
+from openmaas.domain.errors import ModelNotReady, Overloaded
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.answer import AnswerText
 from openmaas.engines.base import ChatEngine, EngineContext, EngineStats
+from openmaas.engines.checks import answer_budget
 from openmaas.engines.openvino.options import OpenVINOOptions
 
 if TYPE_CHECKING:
@@ -113,17 +115,9 @@ class OpenVINOChatEngine(ChatEngine):
 
         loaded, renderer = self._ready()
         prompt = renderer.render(request)
-        room = loaded.context_length - len(prompt)
-        if room <= 0:
-            raise InvalidRequest(
-                f"The messages are {len(prompt)} tokens long, which leaves no room for an answer in the "
-                f"{loaded.context_length}-token context of model '{self.spec.id}'; shorten them.",
-                param="messages",
-            )
-        max_tokens = request.sampling.max_tokens
-        if max_tokens is not None and max_tokens < 1:
-            raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
-        max_new_tokens = min(room, max_tokens or room)
+        max_new_tokens = answer_budget(
+            self.spec.id, loaded.context_length, len(prompt), request.sampling.max_tokens
+        )
         config = generation_config(self.spec, request, max_new_tokens, loaded.eos_ids)
         return self._events(prompt, config, request, max_new_tokens)
 
@@ -179,5 +173,5 @@ class OpenVINOChatEngine(ChatEngine):
 
     def _ready(self) -> tuple[LoadedModel, PromptRenderer]:
         if self._loaded is None or self._renderer is None:
-            raise Overloaded(f"Model '{self.spec.id}' is still loading; retry shortly.", retry_after=5)
+            raise ModelNotReady(self.spec.id)
         return self._loaded, self._renderer

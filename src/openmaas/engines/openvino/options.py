@@ -26,13 +26,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from openmaas.engines.chat_template import template_override
-from openmaas.engines.options import EngineOptions
+from openmaas.engines.chat_template import ChatTemplateOptions
 
 Precision = Literal["int8", "int4", "fp16"]
 
 
-class OpenVINOOptions(EngineOptions):
+class OpenVINOOptions(ChatTemplateOptions):
     precision: Precision = "int8"
     inference_precision: Literal["f32", "bf16", "auto"] = "f32"
     threads: int | None = Field(default=None, gt=0)
@@ -41,17 +40,12 @@ class OpenVINOOptions(EngineOptions):
     max_prefill_tokens: int = Field(default=2048, ge=16)
     kv_cache_gb: int = Field(default=0, ge=0)
     prefix_caching: bool = False
-    chat_template: str | None = None
 
     @model_validator(mode="after")
     def _prefix_cache_is_bounded(self) -> OpenVINOOptions:
         if self.prefix_caching and self.kv_cache_gb == 0:
             raise ValueError("prefix_caching needs kv_cache_gb > 0 (the cache it may fill)")
         return self
-
-    def template_text(self) -> str | None:
-        """The chat template override, read from its file when the option names one."""
-        return template_override(self.chat_template)
 
     @property
     def thread_count(self) -> int:

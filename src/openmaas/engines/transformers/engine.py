@@ -3,10 +3,11 @@
 The server builds it with `TransformersChatEngine(spec, context)` and awaits `start()`, which loads the
 model in a worker thread (see `loading.py`) and starts the generation thread (`batcher.py`). `stream()`
 checks a request at once, on the caller's side, raising `InvalidRequest` (images for a text model, a
-prompt that does not fit the context, a bad `max_tokens`) or `Overloaded` (still loading, queue full)
-before any event; the returned iterator then submits the request, relays the generation thread's
-events, and cancels the request if the consumer stops early. A prompt plus `max_tokens` beyond the
-context is not an error: the answer ends with finish reason `length` when the context is full.
+prompt that does not fit the context, a bad `max_tokens`: `engines/checks.py`), `ModelNotReady` (still
+loading) or `Overloaded` (queue full) before any event; the returned iterator then submits the request,
+relays the generation thread's events, and cancels the request if the consumer stops early. A prompt plus
+`max_tokens` beyond the context is not an error: the answer ends with finish reason `length` when the
+context is full.
 
 A `vision` registry entry serves an image-text-to-text model (see `vision.py`). A request with images is
 prepared in a worker thread first (decoding and processing its images; its checks then raise from the
@@ -25,10 +26,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, ClassVar
 
 from openmaas.domain.chat import ChatEvent, ChatRequest, Usage
-from openmaas.domain.errors import InvalidRequest, Overloaded
+from openmaas.domain.errors import ModelNotReady, Overloaded
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import ChatEngine, EngineContext, EngineStats
+from openmaas.engines.checks import answer_budget
 from openmaas.engines.transformers.options import TransformersOptions
 
 if TYPE_CHECKING:
@@ -176,16 +178,8 @@ class TransformersChatEngine(ChatEngine):
         from openmaas.engines.transformers.sampling import RowSampling
 
         assert self._loaded is not None and self._batcher is not None
-        room = self._loaded.context_length - len(prompt)
-        if room <= 0:
-            raise InvalidRequest(
-                f"The messages are {len(prompt)} tokens long, which leaves no room for an answer in the "
-                f"{self._loaded.context_length}-token context of model '{self.spec.id}'; shorten them.",
-                param="messages",
-            )
         sampling = request.sampling
-        if sampling.max_tokens is not None and sampling.max_tokens < 1:
-            raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
+        budget = answer_budget(self.spec.id, self._loaded.context_length, len(prompt), sampling.max_tokens)
         return Job(
             prompt_ids=prompt,
             sampling=RowSampling(
@@ -197,7 +191,7 @@ class TransformersChatEngine(ChatEngine):
                 repetition_penalty=sampling.repetition_penalty or 1.0,
                 logits_hook=self._hooks(request),
             ),
-            max_new_tokens=min(room, sampling.max_tokens or room),
+            max_new_tokens=budget,
             stops=sampling.stop,
             seed=sampling.seed,
             whole=not request.stream,
@@ -244,5 +238,5 @@ class TransformersChatEngine(ChatEngine):
 
     def _ready_renderer(self) -> PromptRenderer | VisionRenderer:
         if self._renderer is None:
-            raise Overloaded(f"Model '{self.spec.id}' is still loading; retry shortly.", retry_after=5)
+            raise ModelNotReady(self.spec.id)
         return self._renderer

@@ -23,21 +23,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from openmaas.engines.chat_template import template_override
-from openmaas.engines.options import EngineOptions
+from openmaas.engines.chat_template import ChatTemplateOptions
 
 
-class TransformersOptions(EngineOptions):
+class TransformersOptions(ChatTemplateOptions):
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
     threads: int | None = Field(default=None, gt=0)
     max_batch_size: int = Field(default=8, ge=1, le=256)
     max_queue: int = Field(default=64, ge=0)
     max_prefill_tokens: int = Field(default=4096, ge=1)
-    chat_template: str | None = None
     quantize: Literal["none", "int8", "int4"] = "none"
     processor: dict[str, Any] = Field(default_factory=dict)
-
-    def template_text(self) -> str | None:
-        """The chat template override, read from its file when the option names one."""
-        return template_override(self.chat_template)

@@ -38,6 +38,7 @@ from PIL import Image, ImageOps
 from openmaas.domain.chat import ChatRequest, ImagePart, Message, TextPart
 from openmaas.domain.errors import EngineFailure, InvalidRequest
 from openmaas.engines.chat_template import template_tool, template_tool_call
+from openmaas.engines.checks import image_bytes
 
 # What the processor returns that the runner supplies itself.
 _RUNNER_INPUTS = frozenset({"input_ids", "attention_mask", "position_ids"})
@@ -174,9 +175,7 @@ def _template_message(message: Message, images: Any) -> dict[str, Any]:
 
 def decode_image(part: ImagePart) -> Image.Image:
     """The fetched bytes of an image part as an RGB image (first frame, EXIF orientation applied)."""
-    if part.data is None:
-        raise EngineFailure("An image reached the engine without its bytes (it was not fetched).")
-    with Image.open(BytesIO(part.data)) as opened:
+    with Image.open(BytesIO(image_bytes(part))) as opened:
         return ImageOps.exif_transpose(opened).convert("RGB")
 
 

@@ -3,11 +3,11 @@
 The server builds it with `VLLMChatEngine(spec, context)` and awaits `start()`, which starts vLLM (see
 `runtime.py`; vLLM and torch are imported there, never at package import). `stream()` checks a request at
 once, raising `InvalidRequest` (a prompt that does not fit the context, a bad `max_tokens`, an image that
-was not fetched or does not decode, images for a text model) or `Overloaded` (still loading) before any
-event; the returned iterator then runs the request in vLLM and relays its outputs as events
-(`events.py`). Closing the iterator early (the client left) aborts the request in vLLM at once, which
-frees its slot and KV cache. vLLM batches requests itself (continuous batching, paged KV cache), so the
-engine keeps no queue of its own.
+was not fetched or does not decode, images for a text model; the checks of `engines/checks.py`) or
+`ModelNotReady` (still loading) before any event; the returned iterator then runs the request in vLLM and
+relays its outputs as events (`events.py`). Closing the iterator early (the client left) aborts the
+request in vLLM at once, which frees its slot and KV cache. vLLM batches requests itself (continuous
+batching, paged KV cache), so the engine keeps no queue of its own.
 
 The prompt is rendered with the model's chat template by our own renderer (the same rules as the
 transformers engine), so both engines see the same prompt for the same request.
@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from PIL import Image, UnidentifiedImageError
 
-from openmaas.domain.chat import ChatEvent, ChatRequest
-from openmaas.domain.errors import InvalidRequest, Overloaded
+from openmaas.domain.chat import ChatEvent, ChatRequest, ImagePart
+from openmaas.domain.errors import InvalidRequest, ModelNotReady
 from openmaas.domain.generation import GenerationDefaults
 from openmaas.domain.models import ModelSpec
 from openmaas.engines.base import ChatEngine, EngineContext, EngineStats
+from openmaas.engines.checks import answer_budget, image_bytes
 from openmaas.engines.vllm.events import OutputEvents
 from openmaas.engines.vllm.options import VLLMOptions
 from openmaas.engines.vllm.sampling import sampling_kwargs
@@ -92,24 +93,16 @@ class VLLMChatEngine(ChatEngine):
         """Check the request now (raising `InvalidRequest` / `Overloaded`), then generate lazily."""
         runtime = self._ready()
         prompt = runtime.renderer.render(request)
-        room = runtime.context_length - len(prompt)
-        if room <= 0:
-            raise InvalidRequest(
-                f"The messages are {len(prompt)} tokens long, which leaves no room for an answer in the "
-                f"{runtime.context_length}-token context of model '{self.spec.id}'; shorten them.",
-                param="messages",
-            )
-        max_tokens = request.sampling.max_tokens
-        if max_tokens is not None and max_tokens < 1:
-            raise InvalidRequest("max_tokens must be at least 1.", param="max_tokens")
         sampling = sampling_kwargs(
             request,
-            max_tokens=min(room, max_tokens or room),
+            max_tokens=answer_budget(
+                self.spec.id, runtime.context_length, len(prompt), request.sampling.max_tokens
+            ),
             model_defaults=runtime.model_defaults,
             thinking_budget=self._thinking_budget(request),
         )
         params = runtime.sampling_params(sampling, self._grammar(request), whole=not request.stream)
-        images = [_image(part.data) for message in request.messages for part in message.images]
+        images = [_image(part) for message in request.messages for part in message.images]
         return self._events(runtime, prompt, images, params)
 
     async def _events(
@@ -142,19 +135,13 @@ class VLLMChatEngine(ChatEngine):
 
     def _ready(self) -> VLLMRuntime:
         if self._runtime is None:
-            raise Overloaded(f"Model '{self.spec.id}' is still loading; retry shortly.", retry_after=5)
+            raise ModelNotReady(self.spec.id)
         return self._runtime
 
 
-def _image(data: bytes | None) -> Image.Image:
-    if data is None:
-        # The chat service fetches images (safely, see `openmaas.fetch`) before an engine sees them.
-        raise InvalidRequest(
-            "An image in the messages reached the model without its data: this server did not fetch it.",
-            param="messages",
-        )
+def _image(part: ImagePart) -> Image.Image:
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(image_bytes(part)))
         image.load()
     except (UnidentifiedImageError, OSError) as error:
         raise InvalidRequest("An image in the messages could not be decoded.", param="messages") from error

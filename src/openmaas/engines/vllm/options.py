@@ -27,8 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from openmaas.engines.chat_template import template_override
-from openmaas.engines.options import EngineOptions
+from openmaas.engines.chat_template import ChatTemplateOptions
 
 GIB = 1 << 30
 
@@ -36,7 +35,7 @@ GIB = 1 << 30
 _RESERVED_ENGINE_ARGS = frozenset({"model", "tokenizer", "served_model_name"})
 
 
-class VLLMOptions(EngineOptions):
+class VLLMOptions(ChatTemplateOptions):
     tensor_parallel_size: int = Field(default=1, ge=1)
     pipeline_parallel_size: int = Field(default=1, ge=1)
     distributed_executor_backend: Literal["mp", "ray", "uni"] | None = None
@@ -46,7 +45,6 @@ class VLLMOptions(EngineOptions):
     enforce_eager: bool = False
     kv_cache_space_gb: float | None = Field(default=None, gt=0)
     max_num_seqs: int | None = Field(default=None, ge=1)
-    chat_template: str | None = None
     engine_args: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -88,7 +86,3 @@ class VLLMOptions(EngineOptions):
         kwargs.update({key: value for key, value in optional.items() if value is not None})
         kwargs.update(self.engine_args)
         return kwargs
-
-    def template_text(self) -> str | None:
-        """The chat template override, read from its file when the option names one."""
-        return template_override(self.chat_template)

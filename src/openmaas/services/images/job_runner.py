@@ -96,7 +96,7 @@ class TaskRunner:
         engines: EngineManager,
         outputs: TaskFiles,
         quota: TaskQuota,
-        registry: CollectorRegistry,
+        collector_registry: CollectorRegistry,
         max_attempts: int,
         on_finished: Callable[[str], None] = lambda task_id: None,
     ) -> None:
@@ -110,14 +110,17 @@ class TaskRunner:
         self.average_seconds = 5.0
         self._stopping = False
         self._ended = Counter(
-            "openmaas_image_tasks", "Image tasks ended, by status", ["model", "status"], registry=registry
+            "openmaas_image_tasks",
+            "Image tasks ended, by status",
+            ["model", "status"],
+            registry=collector_registry,
         )
         self._duration = Histogram(
             "openmaas_image_task_seconds",
             "Run time of successful image tasks",
             ["model"],
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
-            registry=registry,
+            registry=collector_registry,
         )
 
     def cancel(self, task_id: str) -> None:

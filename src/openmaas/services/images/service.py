@@ -86,7 +86,9 @@ class ImageService:
         self._profiles: dict[str, tuple[ModelSpec, ImageProfile]] = {}
         self._waiters: dict[str, asyncio.Event] = {}
         depth = Gauge(
-            "openmaas_image_queue_depth", "Image tasks waiting for a worker", registry=metrics.registry
+            "openmaas_image_queue_depth",
+            "Image tasks waiting for a worker",
+            registry=metrics.collector_registry,
         )
         depth.set_function(queue.depth)
         # The embedded mode runs its tasks here; the shared mode leaves them to the image workers.
@@ -98,7 +100,7 @@ class ImageService:
                 engines=admission.engines,
                 outputs=outputs,
                 quota=self.quota,
-                registry=metrics.registry,
+                collector_registry=metrics.collector_registry,
                 max_attempts=settings.image_max_attempts,
                 on_finished=self._notify,
             )

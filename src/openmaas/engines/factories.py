@@ -1,9 +1,10 @@
-"""Engine names → factories, registered the same way an outside plugin registers one.
+"""`EngineFactories`: engine names → the factories that build them; a built-in engine is registered
+the same way an outside plugin registers one.
 
 Built-in engines are registered by module path and imported only when a model needs them, so the
 gateway never imports torch unless it serves a local model. Plugins register through the
-`openmaas.engines` entry-point group, or a registry entry names its factory directly as
-`package.module:attribute`.
+`openmaas.engines` entry-point group, or a model's entry in the model registry names its factory
+directly as `package.module:attribute`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _import(path: str) -> EngineFactory:
     return factory
 
 
-class EngineRegistry:
+class EngineFactories:
     def __init__(self) -> None:
         self._paths: dict[str, str] = {}
         self._factories: dict[str, EngineFactory] = {}
@@ -67,10 +68,10 @@ class EngineRegistry:
         return factory
 
 
-def default_registry() -> EngineRegistry:
-    registry = EngineRegistry()
+def default_factories() -> EngineFactories:
+    factories = EngineFactories()
     for name, path in BUILTIN_ENGINES.items():
-        registry.register(name, path)
+        factories.register(name, path)
     for entry in entry_points(group="openmaas.engines"):
-        registry.register(entry.name, entry.value)
-    return registry
+        factories.register(entry.name, entry.value)
+    return factories
