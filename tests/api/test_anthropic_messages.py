@@ -107,7 +107,7 @@ async def test_translation_of_blocks(harness: Harness) -> None:
         "metadata": {"user_id": "u1"},
     }
     assert (await post(harness, body)).status_code == 200
-    engine = await harness.services.engines.chat_engine("test/scripted")
+    engine = await harness.services.engines.engine("test/scripted")
     request = engine.received[-1]  # type: ignore[attr-defined]
     roles = [m.role for m in request.messages]
     assert roles == ["system", "user", "assistant", "tool", "user"]

@@ -101,7 +101,7 @@ async def test_message_forms_are_translated(harness: Harness) -> None:
     ]
     response = await harness.chat({"model": "test/scripted", "messages": messages, "unknown_field": {"x": 1}})
     assert response.status_code == 200
-    engine = await harness.services.engines.chat_engine("test/scripted")
+    engine = await harness.services.engines.engine("test/scripted")
     request = engine.received[-1]  # type: ignore[attr-defined]
     assert [m.role for m in request.messages] == ["system", "system", "user", "assistant", "tool", "user"]
     assert request.messages[2].text == "hello kitty"
@@ -123,7 +123,7 @@ async def test_sampling_parameters_reach_the_engine(harness: Harness) -> None:
         "frequency_penalty": -0.5,
     }
     assert (await harness.chat(body)).status_code == 200
-    engine = await harness.services.engines.chat_engine("test/scripted")
+    engine = await harness.services.engines.engine("test/scripted")
     sampling = engine.received[-1].sampling  # type: ignore[attr-defined]
     assert (sampling.temperature, sampling.top_p, sampling.seed, sampling.stop) == (0.3, 0.9, 7, ("END",))
     assert sampling.max_tokens == 9

@@ -65,7 +65,7 @@ def events(text: str) -> list[dict[str, Any]]:
 
 
 async def last_request(harness: Harness, model: str = "test/scripted") -> ChatRequest:
-    engine = await harness.services.engines.chat_engine(model)
+    engine = await harness.services.engines.engine(model)
     request: ChatRequest = engine.received[-1]  # type: ignore[attr-defined]
     return request
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from openmaas.domain.generation import GenerationDefaults
 
 Task = Literal["chat", "vision", "embedding", "image"]
+#: The tasks of models that chat (a vision model chats about pictures too).
+CHAT_TASKS: tuple[Task, ...] = ("chat", "vision")
 
 
 class SamplingDefaults(BaseModel):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openmaas.catalog import Catalog
-from openmaas.domain.errors import EngineFailure, InvalidRequest, ModelNotReady, NotFound
+from openmaas.domain.errors import EngineFailure, ModelNotReady, NotFound
 from openmaas.domain.models import ModelSpec
-from openmaas.engines.base import ChatEngine, EmbeddingEngine, Engine, EngineContext, EngineStats
+from openmaas.engines.base import Engine, EngineContext, EngineStats
 from openmaas.engines.factories import EngineFactories
 
 log = logging.getLogger(__name__)
@@ -114,24 +114,6 @@ class EngineManager:
                 raise ModelNotReady(model_id)
             return await self._loaded(slot)
         return slot.engine
-
-    async def chat_engine(self, model_id: str) -> ChatEngine:
-        engine = await self.engine(model_id)
-        if not isinstance(engine, ChatEngine):
-            raise self._wrong_task(model_id)
-        return engine
-
-    async def embedding_engine(self, model_id: str) -> EmbeddingEngine:
-        engine = await self.engine(model_id)
-        if not isinstance(engine, EmbeddingEngine):
-            raise self._wrong_task(model_id)
-        return engine
-
-    def _wrong_task(self, model_id: str) -> InvalidRequest:
-        task = self._slots[model_id].spec.task
-        return InvalidRequest(
-            f"The model {model_id!r} is a {task} model and cannot serve this endpoint.", param="model"
-        )
 
     def specs(self) -> list[ModelSpec]:
         """Every model served here, in registry order, then the ones attached later."""

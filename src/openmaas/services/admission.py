@@ -27,7 +27,7 @@ from typing import Generic, TypeVar
 from openmaas.access.metering import Metering, Ticket
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import InvalidRequest, PermissionDenied, QuotaExceeded
-from openmaas.domain.models import ModelSpec, Task
+from openmaas.domain.models import CHAT_TASKS, ModelSpec, Task
 from openmaas.draining import SHUTDOWN, cancelled_by
 from openmaas.engines.base import ChatEngine, EmbeddingEngine, Engine, ImageEngine
 from openmaas.engines.manager import EngineManager
@@ -57,7 +57,7 @@ class Modality(Generic[E]):
         return engine
 
 
-CHAT = Modality("a chat model", ("chat", "vision"), ChatEngine)  # type: ignore[type-abstract]
+CHAT = Modality("a chat model", CHAT_TASKS, ChatEngine)  # type: ignore[type-abstract]
 EMBEDDING = Modality("an embedding model", ("embedding",), EmbeddingEngine)  # type: ignore[type-abstract]
 IMAGE = Modality("an image model", ("image",), ImageEngine)  # type: ignore[type-abstract]
 

@@ -44,6 +44,7 @@ from openmaas.domain.generation import GenerationDefaults
 from openmaas.engines.factories import EngineFactories, default_factories
 from openmaas.engines.manager import EngineManager
 from openmaas.engines.remote.wire import MEDIA_TYPE, WireError, decode_request, encode_error, encode_event
+from openmaas.services.admission import CHAT
 from openmaas.services.chat import generation_defaults, prepare_request
 from openmaas.settings import Settings
 from openmaas.weights import WeightsResolver
@@ -105,7 +106,7 @@ class Worker:
         try:
             chat_request = decode_request(await request.body())
             model = chat_request.model
-            engine = await self.engines.chat_engine(model)
+            engine = CHAT.engine_of(await self.engines.engine(model))
             spec = self.engines.spec(model)
             defaults = generation_defaults(spec, engine, self._server_defaults)
             chat_request = prepare_request(spec, engine, chat_request, defaults)

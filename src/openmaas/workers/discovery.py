@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections import defaultdict
 
-from openmaas.domain.models import ModelSpec
+from openmaas.domain.models import CHAT_TASKS, ModelSpec
 from openmaas.engines.base import EngineContext
 from openmaas.engines.manager import EngineManager, model_cache_dir
 from openmaas.engines.remote.http import Timeouts, new_session
@@ -28,7 +28,6 @@ from openmaas.settings import Settings
 from openmaas.store.backends import worker_directory
 
 log = logging.getLogger(__name__)
-CHAT_TASKS = ("chat", "vision")
 
 
 class WorkerDiscovery:

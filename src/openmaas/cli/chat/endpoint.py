@@ -23,9 +23,9 @@ from openai.types.chat import ChatCompletionMessageParam
 from openmaas.cli.chat.conversation import Message
 from openmaas.cli.chat.parameters import Value
 from openmaas.cli.chat.render import human_duration
+from openmaas.domain.models import CHAT_TASKS
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
-CHAT_TASKS = ("chat", "vision")
 # A local CPU model may think a long time before its first token; connecting should be quick.
 READ_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 10.0
