@@ -101,7 +101,7 @@ class AccountService:
         return rows
 
     async def user_overview(self, name: str) -> UserOverview:
-        user = await self._user(name)
+        user = await user_named(self.store, name)
         used, by_model = await self.counter.used(user.id, self.quota_day.today())
         active = sum(1 for t in await self.store.list_tokens(user.name) if t.active)
         return self._overview(user, used, by_model, active)
@@ -149,9 +149,6 @@ class AccountService:
             name, daily_limit=daily_limit, model_daily_limit=model_daily_limit, is_admin=is_admin
         )
         return await self.user_overview(name)
-
-    async def _user(self, name: str) -> User:
-        return await user_named(self.store, name)
 
     # ---- tokens ---------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from openmaas.api.deps import CurrentCaller, ServicesDep
@@ -26,16 +28,6 @@ async def get_usage(caller: CurrentCaller, services: ServicesDep) -> JSONBody:
             "remaining": found.remaining,
             "reset_at": found.reset_at.isoformat(),
             "reset_in_seconds": found.reset_in_seconds,
-            "models": [
-                {
-                    "model": m.model,
-                    "limit": m.limit,
-                    "used": m.used,
-                    "remaining": m.remaining,
-                    "prompt_tokens": m.prompt_tokens,
-                    "completion_tokens": m.completion_tokens,
-                }
-                for m in found.models
-            ],
+            "models": [asdict(m) for m in found.models],
         }
     )
