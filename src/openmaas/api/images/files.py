@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Response
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.openai.errors import OpenAIRoute, errors
@@ -15,10 +14,10 @@ PNG = {
 }
 
 
-@router.head("/v1/files/{key:path}", response_class=FileResponse, responses=PNG, operation_id="head_file")
-@router.get("/v1/files/{key:path}", response_class=FileResponse, responses=PNG, operation_id="get_file")
+@router.head("/v1/files/{key:path}", response_class=Response, responses=PNG, operation_id="head_file")
+@router.get("/v1/files/{key:path}", response_class=Response, responses=PNG, operation_id="get_file")
 async def get_file(
     key: str, services: ServicesDep, expires: str | None = None, signature: str | None = None
-) -> FileResponse:
-    path = services.images.output_file(key, expires, signature)
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+) -> Response:
+    image = await services.images.output_image(key, expires, signature)
+    return Response(image, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})

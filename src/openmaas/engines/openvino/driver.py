@@ -112,9 +112,9 @@ class PipelineDriver:
                 withdrawn, self._withdrawn = self._withdrawn, []
             for generation in withdrawn:
                 self._withdraw(generation)
-            self._count()
             for generation in inbox:
                 self._add(generation, generation.prompt_ids)
+            self._count()  # a request is running (or waiting in the pipeline) from its first step
             if self._pipeline_busy():
                 self._step()
 

@@ -19,6 +19,8 @@ and position ids, so no other part of the `Cache` interface is used.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers.cache_utils import Cache
 
@@ -40,7 +42,7 @@ class BatchKVCache(Cache):
     ) -> None:
         # Cache.__init__ is not called: it sets up per-layer objects this cache does not use. The mask
         # helpers of transformers look at `layers`, which must exist (and be empty).
-        self.layers = []
+        self.layers: list[Any] = []
         self._shape = (max_rows, kv_heads, head_dim)
         self._dtype, self._device = dtype, device
         self.num_layers = layers

@@ -26,7 +26,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from prometheus_client import Gauge
 
@@ -341,9 +340,9 @@ class ImageService:
     async def output_bytes(self, task: TaskRecord) -> list[bytes]:
         return [await self.outputs.read(key) for key in task.outputs]
 
-    def output_file(self, key: str, expires: str | None, signature: str | None) -> Path:
+    async def output_image(self, key: str, expires: str | None, signature: str | None) -> bytes:
         """The file behind a URL this server signed; 403 for a bad or expired signature, 404 when it is
         gone (or when outputs live in object storage, which serves them itself)."""
         if not isinstance(self.outputs, LocalTaskFiles):
             raise NotFound("Outputs are in object storage: read the task for their URLs.")
-        return self.outputs.signed_file(key, expires, signature)
+        return await self.outputs.read_signed(key, expires, signature)
