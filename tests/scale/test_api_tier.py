@@ -4,14 +4,13 @@ revocation that every process honours on its very next request."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 
-from tests.cluster import api_process, cluster_env
+from tests.cluster import api_process, cluster_env, started_together
 from tests.servers import REPO
 
 MODELS = """include_builtin = false
@@ -47,8 +46,7 @@ async def test_four_processes_count_one_quota_and_honour_revocation(
     openmaas(env, "users", "add", "alice", "--daily-limit", "100", "--data-dir", data)
     token = openmaas(env, "tokens", "create", "alice", "--data-dir", data)
     auth = {"Authorization": f"Bearer {token}"}
-    with contextlib.ExitStack() as stack:
-        apis = [stack.enter_context(api_process(tmp_path / f"api{i}", models, env)) for i in range(4)]
+    with started_together(*(api_process(tmp_path / f"api{i}", models, env) for i in range(4))) as apis:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(limits=limits, timeout=60) as client:
             body = {"model": "test/scripted", "messages": [{"role": "user", "content": "hi"}]}

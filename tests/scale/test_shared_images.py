@@ -30,7 +30,7 @@ from PIL import Image
 from psycopg.types.json import Jsonb
 
 from tests.backends import REDIS_URL, run_database, run_redis_prefix, unique_name
-from tests.cluster import WORKER_SECRET, api_process, cluster_env, worker_process
+from tests.cluster import WORKER_SECRET, api_process, cluster_env, started_together, worker_process
 from tests.contract.test_images_client import (
     DEMO,
     finished,
@@ -204,10 +204,10 @@ def test_progress_the_bound_and_cancelling_across_processes(topology: Topology) 
 
 
 def test_a_worker_killed_mid_task(topology: Topology) -> None:
-    with (
-        topology.worker("worker-c") as first,
-        topology.worker("worker-d") as second,
-        topology.api() as server,
+    with started_together(topology.worker("worker-c"), topology.worker("worker-d"), topology.api()) as (
+        first,
+        second,
+        server,
     ):
         token = topology.token("survivor")
         interrupted = submit(server, token, {**LONG, "seed": 4}, asynchronous=True)["task_id"]

@@ -25,7 +25,7 @@ import pytest
 from openmaas.domain.chat import ChatRequest
 from openmaas.engines.remote.wire import encode_request
 from tests.backends import REDIS_URL, run_database, run_redis_prefix, unique_name
-from tests.cluster import WORKER_SECRET, api_process, cluster_env, worker_process
+from tests.cluster import WORKER_SECRET, api_process, cluster_env, started_together, worker_process
 from tests.servers import REPO, ServerProcess
 from tests.tiny_models import CHATML_TOOLS_TEMPLATE, build_tiny_chat_model, build_tiny_vision_model
 
@@ -159,16 +159,18 @@ def vllm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMClust
         database = stack.enter_context(contextlib.contextmanager(run_database)(unique_name("vllm")))
         prefix = stack.enter_context(contextlib.contextmanager(run_redis_prefix)(unique_name("vllm")))
         env = cluster_env(REDIS_URL, prefix, database)
-        worker = stack.enter_context(
-            worker_process(
-                root / "worker",
-                worker_models(root, weights, vision_weights),
-                env,
-                python=python,
-                ready_timeout=400,
+        worker, api = stack.enter_context(
+            started_together(
+                worker_process(
+                    root / "worker",
+                    worker_models(root, weights, vision_weights),
+                    env,
+                    python=python,
+                    ready_timeout=400,
+                ),
+                api_process(root / "api", api_models, env),
             )
         )
-        api = stack.enter_context(api_process(root / "api", api_models, env))
         data = str(root / "cli")
         openmaas(env, "users", "add", "alice", "--daily-limit", "1000", "--data-dir", data)
         token = openmaas(env, "tokens", "create", "alice", "--data-dir", data)

@@ -19,7 +19,7 @@ from openmaas.app import create_app
 from openmaas.catalog import Catalog
 from openmaas.services.container import Services
 from openmaas.settings import Settings
-from tests.cluster import WORKER_SECRET, cluster_env, worker_process
+from tests.cluster import WORKER_SECRET, cluster_env, started_together, worker_process
 from tests.servers import add_user_with_token, asgi_client
 
 MODEL = "test/remote"
@@ -104,7 +104,7 @@ def content(response: httpx.Response) -> tuple[str, bool, int]:
 
 async def test_workers_register_and_share_the_load(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
     env = cluster_env(redis_url, redis_prefix)
-    with (
+    with started_together(
         worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.02), env),
         worker_process(tmp_path / "b", worker_models(tmp_path, "b", 0.02), env),
     ):
@@ -122,10 +122,10 @@ async def test_workers_register_and_share_the_load(tmp_path: Path, redis_url: st
 
 async def test_a_worker_killed_mid_run(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
     env = cluster_env(redis_url, redis_prefix)
-    with (
-        worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.05), env) as doomed,
+    with started_together(
+        worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.05), env),
         worker_process(tmp_path / "b", worker_models(tmp_path, "b", 0.05), env),
-    ):
+    ) as (doomed, _):
         async with api_tier(tmp_path, redis_url, redis_prefix) as api:
             await api.wait_replicas(2)
             running = [asyncio.create_task(api.chat(stream=True)) for _ in range(6)]
