@@ -144,6 +144,33 @@ async def test_a_worker_killed_mid_run(tmp_path: Path, redis_url: str, redis_pre
             await api.wait_replicas(1)  # the registration lapsed
 
 
+async def test_a_worker_stopped_under_load_finishes_its_streams(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """SIGTERM (a rolling restart): the worker's running streams end whole, and the calls that come
+    meanwhile are answered by the other worker."""
+    env = cluster_env(redis_url, redis_prefix)
+    with started_together(
+        worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.15), env),
+        worker_process(tmp_path / "b", worker_models(tmp_path, "b", 0.15), env),
+    ) as (stopping, _):
+        async with api_tier(tmp_path, redis_url, redis_prefix) as api:
+            await api.wait_replicas(2)
+            running = [asyncio.create_task(api.chat(stream=True)) for _ in range(4)]
+            await asyncio.sleep(0.5)  # every stream has begun, two on each worker
+            stopping.process.send_signal(signal.SIGTERM)
+            meanwhile = []
+            for _ in range(8):
+                meanwhile.append(asyncio.create_task(api.chat(stream=True)))
+                await asyncio.sleep(0.1)
+            answers = await asyncio.gather(*running, *meanwhile)
+            assert [content(r) for r in answers] == [(REPLY, False, 1)] * len(answers)
+            # It leaves once its streams are done. (Its heartbeat once swallowed the cancellation at
+            # shutdown and went on renewing the registration of a worker that no longer listened.)
+            stopping.process.wait(15)
+            await api.wait_replicas(1, timeout=3)
+
+
 async def test_worker_wants_the_secret(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
     env = cluster_env(redis_url, redis_prefix)
     with worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.0), env) as worker:

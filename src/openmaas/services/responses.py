@@ -14,8 +14,6 @@ all of its responses are kept, so an old conversation ends when its first respon
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import NotFound
 from openmaas.domain.responses import StoredResponse
+from openmaas.periodic import Periodic
 from openmaas.store.base import ResponseStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,9 @@ class ResponseService:
     def __init__(self, store: ResponseStore, retention_hours: float) -> None:
         self.store = store
         self.retention = timedelta(hours=retention_hours)
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper = Periodic(
+            "deleting expired responses", self._sweep_logged, min(3600.0, self.retention.total_seconds() / 4)
+        )
 
     def _since(self) -> datetime:
         return datetime.now(UTC) - self.retention
@@ -98,23 +99,12 @@ class ResponseService:
         return await self.store.delete_responses_created_before(self._since())
 
     def start(self) -> None:
-        self._sweeper = asyncio.get_running_loop().create_task(
-            self._sweep_forever(), name="response-retention"
-        )
+        self._sweeper.start()
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await self._sweeper.stop()
 
-    async def _sweep_forever(self) -> None:
-        interval = min(3600.0, self.retention.total_seconds() / 4)
-        while True:
-            try:
-                removed = await self.sweep()
-                if removed:
-                    log.info("deleted expired responses", extra={"responses": removed})
-            except Exception:
-                log.exception("deleting expired responses failed")
-            await asyncio.sleep(interval)
+    async def _sweep_logged(self) -> None:
+        removed = await self.sweep()
+        if removed:
+            log.info("deleted expired responses", extra={"responses": removed})

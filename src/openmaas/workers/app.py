@@ -19,7 +19,6 @@ that are ready, so the API tier sends nothing to a model still loading; at shutd
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import logging
@@ -44,6 +43,7 @@ from openmaas.domain.generation import GenerationDefaults
 from openmaas.engines.factories import EngineFactories, default_factories
 from openmaas.engines.manager import EngineManager
 from openmaas.engines.remote.wire import MEDIA_TYPE, WireError, decode_request, encode_error, encode_event
+from openmaas.periodic import Periodic
 from openmaas.services.admission import CHAT
 from openmaas.services.chat import generation_defaults, prepare_request
 from openmaas.settings import Settings
@@ -139,29 +139,32 @@ class Worker:
 
     # ---- registration -------------------------------------------------------------------------------
 
-    async def heartbeat_forever(self) -> None:
+    @asynccontextmanager
+    async def registered(self) -> AsyncIterator[None]:
+        """Keep the registration renewed (every heartbeat, with the models that are ready) while the
+        context runs; unregister on the way out."""
         from openmaas.store.backends import worker_directory
 
         directory = worker_directory(self.settings)
         interval = self.settings.worker_heartbeat_seconds
+
+        async def renew() -> None:
+            ready = [self.engines.spec(m) for m, state in self.engines.status().items() if state == "ready"]
+            await directory.register(
+                self.worker_id,
+                self.url,
+                ready,
+                ttl=interval * HEARTBEATS_TO_LAPSE,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+            )
+
+        heartbeat = Periodic("renewing the worker registration", renew, interval)
+        heartbeat.start()
         try:
-            while True:
-                ready = [
-                    self.engines.spec(m) for m, state in self.engines.status().items() if state == "ready"
-                ]
-                try:
-                    await directory.register(
-                        self.worker_id,
-                        self.url,
-                        ready,
-                        ttl=interval * HEARTBEATS_TO_LAPSE,
-                        pid=os.getpid(),
-                        host=socket.gethostname(),
-                    )
-                except Exception:
-                    log.exception("could not renew the worker registration")
-                await asyncio.sleep(interval)
+            yield
         finally:
+            await heartbeat.stop()
             with contextlib.suppress(Exception):
                 await directory.unregister(self.worker_id)
             await directory.close()
@@ -191,14 +194,13 @@ def create_worker_app(
                 settings, engines, image_models, worker.worker_id
             )
             await image_tasks.start()
-        heartbeat = asyncio.create_task(worker.heartbeat_forever()) if settings.redis_url else None
         try:
-            yield
+            if settings.redis_url is None:
+                yield
+            else:
+                async with worker.registered():
+                    yield
         finally:
-            if heartbeat is not None:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
             if image_tasks is not None:
                 await image_tasks.close()
             await engines.close()

@@ -13,7 +13,6 @@ is alive. Chat models need the worker secret (the API tier calls the workers); i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections import defaultdict
@@ -24,6 +23,7 @@ from openmaas.engines.manager import EngineManager, model_cache_dir
 from openmaas.engines.remote.http import Timeouts, new_session
 from openmaas.engines.remote.queued_images import QueuedImageEngine
 from openmaas.engines.remote.worker_engine import WorkerChatEngine
+from openmaas.periodic import Periodic
 from openmaas.settings import Settings
 from openmaas.store.backends import worker_directory
 
@@ -41,30 +41,21 @@ class WorkerDiscovery:
         self._secret = secret.get_secret_value() if secret is not None else None
         self._remote: dict[str, WorkerChatEngine | QueuedImageEngine] = {}
         self._shadowed: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._reading = Periodic(
+            "reading the worker directory", self.refresh, self.interval, first_after=self.interval
+        )
 
     async def start(self) -> None:
         """Read the directory once (so the first requests find the workers), then keep reading it."""
         with contextlib.suppress(Exception):
             await self.refresh()
-        self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
+        self._reading.start()
 
     async def close(self) -> None:
         """After the engine manager closed the engines: stop reading, close the connections."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._reading.stop()
         await self.session.close()
         await self.directory.close()
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("could not read the worker directory")
 
     async def refresh(self) -> None:
         offers: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -8,10 +8,10 @@ whose end lost a race) go a day after the retention.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from openmaas.periodic import Periodic
 from openmaas.store.base import TaskStore
 from openmaas.store.files import TaskFiles
 
@@ -32,13 +32,14 @@ class TaskRetention:
         await self.outputs.delete_older_than((self.retention + timedelta(days=1)).total_seconds())
         return len(removed)
 
-    async def run_forever(self) -> None:
+    def periodic(self) -> Periodic:
+        """The clean-up, every quarter of the retention and at most hourly (started and stopped by
+        whichever process runs the image tasks)."""
+
+        async def clean() -> None:
+            removed = await self.clean_expired()
+            if removed:
+                log.info("deleted expired image tasks", extra={"tasks": removed})
+
         interval = min(3600.0, self.retention.total_seconds() / 4)
-        while True:
-            try:
-                removed = await self.clean_expired()
-                if removed:
-                    log.info("deleted expired image tasks", extra={"tasks": removed})
-            except Exception:
-                log.exception("cleaning expired image tasks failed")
-            await asyncio.sleep(interval)
+        return Periodic("cleaning expired image tasks", clean, interval)

@@ -105,7 +105,7 @@ class ImageService:
             )
             self.workers = ImageWorkers(queue, self.runner)
         self.retention = TaskRetention(tasks, outputs, settings.image_retention_hours)
-        self._cleaner: asyncio.Task[None] | None = None
+        self._cleaner = self.retention.periodic()
 
     @classmethod
     def build(
@@ -144,12 +144,10 @@ class ImageService:
         if self.workers is not None:
             await self.recover()
             self.workers.start(self.settings.image_workers)
-            self._cleaner = asyncio.get_running_loop().create_task(self.retention.run_forever())
+            self._cleaner.start()
 
     async def close(self) -> None:
-        if self._cleaner is not None:
-            self._cleaner.cancel()
-            await asyncio.gather(self._cleaner, return_exceptions=True)
+        await self._cleaner.stop()
         if self.workers is not None:
             await self.workers.close()
         await self.queue.close()

@@ -45,14 +45,15 @@ class SharedImageWorker:
         self.lease = lease_seconds
         self.name = name
         self._tasks: list[asyncio.Task[None]] = []
+        self._cleaner = retention.periodic()
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._consume(), name="image-queue-consumer"),
             loop.create_task(self._recover_forever(), name="image-queue-recovery"),
-            loop.create_task(self.retention.run_forever(), name="image-retention"),
         ]
+        self._cleaner.start()
 
     async def close(self) -> None:
         """Running jobs stop at their next step and go back to the queue; then the worker leaves."""
@@ -62,6 +63,7 @@ class SharedImageWorker:
             task.cancel()
         consumer.cancel()  # the job queue waits for the running jobs, which now end at once
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._cleaner.stop()
 
     async def _consume(self) -> None:
         await self.queue.jobs.work(
