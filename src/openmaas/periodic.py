@@ -13,11 +13,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 log = logging.getLogger(__name__)
 
 #: How long `stop` waits for the step in progress.
 STOP_SECONDS = 10.0
+
+
+def retention_interval(retention: timedelta) -> float:
+    """How often a retention clean-up runs: every quarter of the retention, at most hourly."""
+    return min(3600.0, retention.total_seconds() / 4)
 
 
 class Periodic:

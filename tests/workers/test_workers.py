@@ -20,7 +20,7 @@ from openmaas.catalog import Catalog
 from openmaas.services.container import Services
 from openmaas.settings import Settings
 from tests.cluster import WORKER_SECRET, cluster_env, started_together, worker_process
-from tests.servers import add_user_with_token, asgi_client
+from tests.servers import ServerProcess, add_user_with_token, asgi_client
 
 MODEL = "test/remote"
 REPLY = "one two three four five six seven eight nine ten eleven twelve"
@@ -47,6 +47,16 @@ record_file = "{tmp_path / (name + ".jsonl")}"
 def received(tmp_path: Path, name: str) -> int:
     path = tmp_path / f"{name}.jsonl"
     return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def two_workers(
+    tmp_path: Path, redis_url: str, prefix: str, *, token_delay: float
+) -> contextlib.AbstractContextManager[list[ServerProcess]]:
+    """Workers "a" and "b", both serving MODEL at `token_delay` seconds a token, started side by side."""
+    env = cluster_env(redis_url, prefix)
+    return started_together(
+        *(worker_process(tmp_path / n, worker_models(tmp_path, n, token_delay), env) for n in ("a", "b"))
+    )
 
 
 class ApiTier:
@@ -103,11 +113,7 @@ def content(response: httpx.Response) -> tuple[str, bool, int]:
 
 
 async def test_workers_register_and_share_the_load(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    env = cluster_env(redis_url, redis_prefix)
-    with started_together(
-        worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.02), env),
-        worker_process(tmp_path / "b", worker_models(tmp_path, "b", 0.02), env),
-    ):
+    with two_workers(tmp_path, redis_url, redis_prefix, token_delay=0.02):
         async with api_tier(tmp_path, redis_url, redis_prefix) as api:
             await api.wait_replicas(2)
             listed = (await api.client.get("/v1/models")).json()["data"]
@@ -121,11 +127,7 @@ async def test_workers_register_and_share_the_load(tmp_path: Path, redis_url: st
 
 
 async def test_a_worker_killed_mid_run(tmp_path: Path, redis_url: str, redis_prefix: str) -> None:
-    env = cluster_env(redis_url, redis_prefix)
-    with started_together(
-        worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.05), env),
-        worker_process(tmp_path / "b", worker_models(tmp_path, "b", 0.05), env),
-    ) as (doomed, _):
+    with two_workers(tmp_path, redis_url, redis_prefix, token_delay=0.05) as (doomed, _):
         async with api_tier(tmp_path, redis_url, redis_prefix) as api:
             await api.wait_replicas(2)
             running = [asyncio.create_task(api.chat(stream=True)) for _ in range(6)]
@@ -149,11 +151,7 @@ async def test_a_worker_stopped_under_load_finishes_its_streams(
 ) -> None:
     """SIGTERM (a rolling restart): the worker's running streams end whole, and the calls that come
     meanwhile are answered by the other worker."""
-    env = cluster_env(redis_url, redis_prefix)
-    with started_together(
-        worker_process(tmp_path / "a", worker_models(tmp_path, "a", 0.15), env),
-        worker_process(tmp_path / "b", worker_models(tmp_path, "b", 0.15), env),
-    ) as (stopping, _):
+    with two_workers(tmp_path, redis_url, redis_prefix, token_delay=0.15) as (stopping, _):
         async with api_tier(tmp_path, redis_url, redis_prefix) as api:
             await api.wait_replicas(2)
             running = [asyncio.create_task(api.chat(stream=True)) for _ in range(4)]

@@ -21,7 +21,7 @@ from typing import Any
 from openmaas.domain.accounts import Caller
 from openmaas.domain.errors import NotFound
 from openmaas.domain.responses import StoredResponse
-from openmaas.periodic import Periodic
+from openmaas.periodic import Periodic, retention_interval
 from openmaas.store.base import ResponseStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class ResponseService:
         self.store = store
         self.retention = timedelta(hours=retention_hours)
         self._sweeper = Periodic(
-            "deleting expired responses", self._sweep_logged, min(3600.0, self.retention.total_seconds() / 4)
+            "deleting expired responses", self._sweep_logged, retention_interval(self.retention)
         )
 
     def _since(self) -> datetime:

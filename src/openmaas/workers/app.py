@@ -195,11 +195,8 @@ def create_worker_app(
             )
             await image_tasks.start()
         try:
-            if settings.redis_url is None:
+            async with worker.registered() if settings.redis_url else contextlib.nullcontext():
                 yield
-            else:
-                async with worker.registered():
-                    yield
         finally:
             if image_tasks is not None:
                 await image_tasks.close()

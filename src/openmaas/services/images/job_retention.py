@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from openmaas.periodic import Periodic
+from openmaas.periodic import Periodic, retention_interval
 from openmaas.store.base import TaskStore
 from openmaas.store.files import TaskFiles
 
@@ -41,5 +41,4 @@ class TaskRetention:
             if removed:
                 log.info("deleted expired image tasks", extra={"tasks": removed})
 
-        interval = min(3600.0, self.retention.total_seconds() / 4)
-        return Periodic("cleaning expired image tasks", clean, interval)
+        return Periodic("cleaning expired image tasks", clean, retention_interval(self.retention))
